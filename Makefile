@@ -1,0 +1,54 @@
+# Two commands do all set-up on a fresh machine:  make run  (web chat on the seeds)  and  make test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+
+# Nothing may reach the network at run time: model weights come from site-packages.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install dev run index test test-fast eval compare bench clean
+
+install: $(VENV)/.installed
+
+# torch first and pinned: an unpinned torch pulled in by sentence-transformers is a multi-GB CUDA build.
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+# Test tools, plus Debian's Chromium for the browser tests (never `playwright install`).
+dev: $(VENV)/.dev-installed
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	touch $@
+
+run: install
+	$(BIN)/python app.py --host $(HOST) --port $(PORT)
+
+index: install
+	$(BIN)/python -m qa index
+
+test: dev
+	$(BIN)/python -m pytest
+
+test-fast: dev
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+eval: install
+	$(BIN)/python -m qa index --quiet
+	$(BIN)/python -m qa eval eval/seeds.jsonl
+
+compare: install
+	$(BIN)/python benchmarks/quality.py
+
+clean:
+	rm -rf index/* .pytest_cache test-artifacts

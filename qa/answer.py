@@ -1,0 +1,245 @@
+"""Candidates → ranked verbatim quotes with citations, or an honest abstention."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from .cleaning import near_duplicate
+from .data import Answer, Quote
+from .index import Index
+from .retrieval import Retriever, Signals
+from .scoring import Scorer, answer_type_match, novelty, question_type
+from .settings import Settings
+
+NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
+MAX_QUESTION_CHARS = 2000
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked (empty, too long)."""
+
+
+def clean_question(question: str) -> str:
+    """The question with control characters and excess space removed; errors if empty."""
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", question)
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("empty question: type a question about the articles")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"question too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})")
+    return text
+
+
+def _relative(scores: np.ndarray) -> np.ndarray:
+    top = float(scores.max()) if len(scores) else 0.0
+    return scores / top if top > 0 else np.zeros_like(scores)
+
+
+class Engine:
+    """Answers questions from one loaded index."""
+
+    def __init__(self, index: Index, embedder, settings: Settings | None = None, scorer: Scorer | None = None) -> None:
+        self.index = index
+        self.settings = settings or Settings()
+        self.scorer = scorer or Scorer.load()
+        self.retriever = Retriever(index, embedder)
+
+    # ------------------------------------------------------------ public
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        doc_ids: list[str] | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> Answer:
+        """Ranked quotes for ``question`` (at most ``k``), restricted to ``doc_ids`` if given."""
+        started = time.perf_counter()
+        text = clean_question(question)
+        k = max(1, min(k or self.settings.top_k, 10))
+        mode = mode or self.settings.mode
+        allowed = self._allowed(doc_ids)
+        sig = self.retriever.signals(text, query_vector, top_sentences=max(self.settings.candidates, 100))
+        # Only hybrid mode has a calibrated confidence; the baseline modes never abstain.
+        confidence = 1.0
+        if mode == "hybrid":
+            quotes, confidence = self._hybrid(text, sig, k, allowed)
+        elif mode == "sentences":
+            quotes = self._sentences(sig, k, allowed)
+        elif mode in ("dense-chunks", "bm25-chunks"):
+            quotes = self._chunks(sig, k, allowed, dense=mode == "dense-chunks")
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+        threshold = self.scorer.min_confidence if self.settings.min_confidence is None else self.settings.min_confidence
+        answered = bool(quotes) and confidence >= threshold
+        return Answer(
+            question=question,
+            answered=answered,
+            quotes=tuple(quotes),
+            message="" if answered else NO_ANSWER,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    # ------------------------------------------------------------ helpers
+
+    def _allowed(self, doc_ids: list[str] | None) -> np.ndarray | None:
+        if not doc_ids:
+            return None
+        unknown = [d for d in doc_ids if d not in self.index.doc_index]
+        if unknown:
+            raise QuestionError(f"unknown document {unknown[0]!r}")
+        mask = np.zeros(len(self.index.documents), dtype=bool)
+        mask[[self.index.doc_index[d] for d in doc_ids]] = True
+        return mask
+
+    def _paragraph_rows(self, doc: int) -> np.ndarray:
+        first = self.index.first_paragraph
+        lo = int(first[doc])
+        hi = int(first[doc + 1]) if doc + 1 < len(first) else len(self.index.paragraphs)
+        return self.index.paragraphs[lo:hi]
+
+    def paragraph_span(self, quote: Quote) -> tuple[int, int]:
+        """``(start, end)`` of the paragraph holding ``quote`` in its document's text."""
+        rows = self._paragraph_rows(self.index.doc_index[quote.doc_id])
+        _, start, end = rows[quote.paragraph - 1]
+        return int(start), int(end)
+
+    def _quote(self, doc: int, start: int, end: int, score: float) -> Quote:
+        d = self.index.documents[doc]
+        para_in_doc = int(np.searchsorted(self._paragraph_rows(doc)[:, 1], start, side="right"))
+        return Quote(d.doc_id, start, end, d.text[start:end], float(score), d.title, d.outlet, para_in_doc)
+
+    def _take(self, ranked: list[tuple[int, int, int, float]], k: int) -> list[Quote]:
+        """The first ``k`` ranked spans that neither overlap nor repeat an earlier one."""
+        out: list[Quote] = []
+        for doc, start, end, score in ranked:
+            text = self.index.documents[doc].text[start:end]
+            if any(
+                (q.doc_id == self.index.documents[doc].doc_id and start < q.end and q.start < end)
+                or near_duplicate(text, q.text)
+                for q in out
+            ):
+                continue
+            out.append(self._quote(doc, start, end, score))
+            if len(out) == k:
+                break
+        return out
+
+    # ------------------------------------------------------------ modes
+
+    def _chunks(self, sig: Signals, k: int, allowed, dense: bool):
+        scores = sig.chunk_dense if dense else sig.chunk_bm25
+        table = self.index.chunks
+        if allowed is not None:
+            scores = np.where(allowed[table[:, 0]], scores, -np.inf)
+        order = np.argsort(-scores, kind="stable")[: 4 * k]
+        ranked = [(int(table[i, 0]), int(table[i, 1]), int(table[i, 2]), float(scores[i])) for i in order if np.isfinite(scores[i])]
+        return self._take(ranked, k)
+
+    def _sentences(self, sig: Signals, k: int, allowed):
+        ids, cos = sig.sentence_dense_top
+        table = self.index.sentences
+        ranked = [
+            (int(table[i, 0]), int(table[i, 1]), int(table[i, 2]), float(c))
+            for i, c in zip(ids, cos)
+            if i >= 0 and (allowed is None or allowed[table[i, 0]])
+        ]
+        return self._take(ranked, k)
+
+    def candidate_features(self, question: str, sig: Signals, allowed=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Candidate sentence ids and their evidence (:data:`qa.scoring.FEATURES`)."""
+        table = self.index.sentences
+        n = len(table)
+        top_bm25 = np.argsort(-sig.sentence_bm25)[: self.settings.candidates]
+        top_chunks = np.argsort(-(sig.chunk_dense + _relative(sig.chunk_bm25)))[:8]
+        in_top_chunks = np.flatnonzero(np.isin(table[:, 4], top_chunks))
+        cand = np.unique(np.concatenate([sig.sentence_dense_top[0], top_bm25, in_top_chunks]))
+        cand = cand[(cand >= 0) & (cand < n)]
+        if allowed is not None:
+            cand = cand[allowed[table[cand, 0]]]
+        r = self.retriever
+        dense = r.sentence_matrix[cand] @ sig.query_vector
+        present = r.term_presence(sig, cand)
+        rel_bm25 = _relative(sig.sentence_bm25)
+        # Neighbours: the sentences just before and after, when in the same paragraph.
+        nb_dense = np.full(len(cand), -1.0)
+        nb_cov = np.zeros(len(cand))
+        nb_bm25 = np.zeros(len(cand))
+        window = present.copy()
+        for step in (-1, 1):
+            other = np.clip(cand + step, 0, n - 1)
+            same = (other != cand) & (table[other, 3] == table[cand, 3])
+            if not same.any():
+                continue
+            ids = other[same]
+            nb_dense[same] = np.maximum(nb_dense[same], r.sentence_matrix[ids] @ sig.query_vector)
+            nb_present = r.term_presence(sig, ids)
+            nb_cov[same] = np.maximum(nb_cov[same], r.coverage(sig, nb_present))
+            nb_bm25[same] = np.maximum(nb_bm25[same], rel_bm25[ids])
+            window[same] |= nb_present
+        nb_dense = np.where(nb_dense < 0, 0.0, nb_dense)
+        qtype = question_type(question)
+        texts = [self.index.text(table, int(c)) for c in cand]
+        feats = {
+            "sentence_dense": dense,
+            "chunk_dense": sig.chunk_dense[table[cand, 4]],
+            "window_dense": r.window_matrix[cand] @ sig.query_vector,
+            "sentence_bm25": rel_bm25[cand],
+            "chunk_bm25": _relative(sig.chunk_bm25)[table[cand, 4]],
+            "coverage": r.coverage(sig, present),
+            "neighbour_dense": nb_dense,
+            "neighbour_coverage": nb_cov,
+            "neighbour_bm25": nb_bm25,
+            "window_coverage": r.coverage(sig, window),
+            "answer_type": np.array([answer_type_match(qtype, question, t) for t in texts]),
+            "novelty": np.array([novelty(question, t) for t in texts]),
+            "short": np.array([len(t) < 60 for t in texts], dtype=np.float64),
+        }
+        return cand, feats
+
+    def _hybrid(self, question: str, sig: Signals, k: int, allowed):
+        cand, feats = self.candidate_features(question, sig, allowed)
+        if not len(cand):
+            return [], 0.0
+        return self.rank(cand, feats, k)
+
+    def rank(self, cand: np.ndarray, feats: dict[str, np.ndarray], k: int) -> tuple[list[Quote], float]:
+        """Quotes from scored candidates (best first) and the confidence in the best."""
+        score = self.scorer.score(feats)
+        order = np.argsort(-score, kind="stable")
+        table = self.index.sentences
+        by_id = {int(c): float(s) for c, s in zip(cand, score)}
+        ranked = []
+        for i in order[: 8 * k]:
+            sid = int(cand[i])
+            doc, start, end = (int(x) for x in table[sid, :3])
+            start, end = self._extend(sid, by_id, start, end)
+            ranked.append((doc, start, end, float(score[i])))
+        quotes = self._take(ranked, k)
+        return quotes, self.scorer.confidence(feats, int(order[0]))
+
+    def _extend(self, sid: int, by_id: dict[int, float], start: int, end: int) -> tuple[int, int]:
+        """Join the neighbouring sentence of the same paragraph when it scores nearly as well."""
+        sc = self.scorer
+        table = self.index.sentences
+        best = by_id[sid]
+        options = []
+        for other in (sid - 1, sid + 1):
+            if 0 <= other < len(table) and table[other, 3] == table[sid, 3] and other in by_id:
+                if by_id[other] >= best - sc.pair_margin:
+                    options.append((by_id[other], other))
+        if not options:
+            return start, end
+        _, other = max(options)
+        s2, e2 = min(start, int(table[other, 1])), max(end, int(table[other, 2]))
+        text = self.index.documents[int(table[sid, 0])].text
+        gap = text[end : int(table[other, 1])] if other > sid else text[int(table[other, 2]) : start]
+        if e2 - s2 > sc.pair_max_chars or gap.strip():
+            return start, end
+        return s2, e2

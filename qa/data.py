@@ -1,0 +1,102 @@
+"""Plain data types passed between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document: its exact text and where it came from."""
+
+    doc_id: str
+    text: str
+    title: str
+    outlet: str = ""
+    path: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A character range ``[start, end)`` of one document."""
+
+    doc: int  # position of the document in the index
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Paragraph(Span):
+    """A paragraph; ``skip`` says why it is never quoted ("" when it may be)."""
+
+    skip: str = ""
+
+
+@dataclass(frozen=True)
+class Sentence(Span):
+    """A sentence inside one paragraph; ``skip`` says why it is never quoted."""
+
+    paragraph: int = 0  # index into the index's paragraph table
+    chunk: int = 0  # the chunk that holds most of it
+    skip: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk(Span):
+    """A retrieval passage made by the text splitter."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A verbatim quote: ``text == document.text[start:end]``."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    score: float
+    title: str
+    outlet: str
+    paragraph: int  # 1-based paragraph number within the document
+
+    def citation(self) -> str:
+        """Human-readable source line: title, outlet, paragraph, characters."""
+        outlet = f", {self.outlet}" if self.outlet else ""
+        return f"{self.title}{outlet}, paragraph {self.paragraph}, characters {self.start}–{self.end}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The response to one question: ranked quotes, or an abstention."""
+
+    question: str
+    answered: bool
+    quotes: tuple[Quote, ...] = field(default_factory=tuple)
+    message: str = ""
+    latency_ms: float = 0.0
+
+    def to_prediction(self, qid: str = "") -> dict:
+        """The prediction object of eval/FORMAT.md, plus titles and citations."""
+        out: dict = {"id": qid} if qid else {}
+        out.update(
+            question=self.question,
+            answered=self.answered,
+            latency_ms=round(self.latency_ms, 2),
+            quotes=[
+                {
+                    "doc_id": q.doc_id,
+                    "start": q.start,
+                    "end": q.end,
+                    "text": q.text,
+                    "score": round(q.score, 4),
+                    "title": q.title,
+                    "outlet": q.outlet,
+                    "paragraph": q.paragraph,
+                }
+                for q in self.quotes
+            ],
+        )
+        if self.message:
+            out["message"] = self.message
+        return out

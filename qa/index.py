@@ -1,0 +1,407 @@
+"""Building, saving and loading an index folder.
+
+An index is a folder::
+
+    manifest.json       format version, model, dimension, chunking, corpus fingerprints, file sizes
+    documents.jsonl     one line per document: id, title, outlet, path, sha256, exact text
+    paragraphs.npy      int64 (n, 3): document, start, end
+    sentences.npy       int64 (n, 7): document, start, end, paragraph, chunk, window start, window end
+                        (quotable sentences only; the window adds the neighbours in its paragraph)
+    chunks.npy          int64 (n, 3): document, start, end
+    sentences.faiss     unit vectors of the sentences (inner product = cosine)
+    windows.faiss       unit vectors of the sentence windows
+    chunks.faiss        unit vectors of the chunks
+    bm25-sentences/     bm25s index of the sentences (JSON + .npy)
+    bm25-chunks/        bm25s index of the chunks
+
+File names are fixed here, never read from the manifest, so an index folder cannot
+point outside itself; NumPy files are loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .chunking import layout
+from .corpus import CATALOG, corpus_fingerprints, read_corpus
+from .data import Document
+from .embedding import Embedder, load_embedder
+from .settings import Settings
+
+FORMAT = "qa-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = ("paragraphs.npy", "sentences.npy", "chunks.npy")
+FAISS_FILES = ("sentences.faiss", "windows.faiss", "chunks.faiss")
+BM25_DIRS = ("bm25-sentences", "bm25-chunks")
+
+
+class IndexProblem(RuntimeError):
+    """An index that is missing, damaged, stale or built differently; one-line message."""
+
+
+def rebuild_hint(settings: Settings) -> str:
+    return f"rebuild with: python -m qa index --docs {settings.docs} --index {settings.index}"
+
+
+# ---------------------------------------------------------------- tokenising for BM25
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str], stemmer=None, as_ids: bool = True):
+    import bm25s
+
+    return bm25s.tokenize(
+        texts, stopwords="en", stemmer=stemmer or _stemmer(), show_progress=False, return_ids=as_ids
+    )
+
+
+def _bm25(texts: list[str], stemmer):
+    import bm25s
+
+    model = bm25s.BM25()
+    model.index(tokenize(texts, stemmer), show_progress=False)
+    return model
+
+
+# ---------------------------------------------------------------- the in-memory index
+
+
+@dataclass
+class Index:
+    """Everything a query needs, loaded from (or about to be written to) a folder."""
+
+    manifest: dict
+    documents: list[Document]
+    paragraphs: np.ndarray
+    sentences: np.ndarray
+    chunks: np.ndarray
+    sentence_vectors: object  # faiss.Index
+    window_vectors: object
+    chunk_vectors: object
+    bm25_sentences: object  # bm25s.BM25
+    bm25_chunks: object
+    path: Path | None = None
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]["name"]
+
+    def text(self, table: np.ndarray, row: int) -> str:
+        doc, start, end = (int(x) for x in table[row, :3])
+        return self.documents[doc].text[start:end]
+
+    @cached_property
+    def first_paragraph(self) -> np.ndarray:
+        """For each document, the global number of its first paragraph."""
+        return np.searchsorted(self.paragraphs[:, 0], np.arange(len(self.documents)))
+
+    @cached_property
+    def doc_index(self) -> dict[str, int]:
+        return {d.doc_id: i for i, d in enumerate(self.documents)}
+
+    @cached_property
+    def stemmer(self):
+        return _stemmer()
+
+
+# ---------------------------------------------------------------- building
+
+
+def _tables(documents: list[Document], settings: Settings):
+    paragraphs, sentences, chunks = [], [], []
+    for d, doc in enumerate(documents):
+        lay = layout(doc.text, settings.chunk_size, settings.chunk_overlap)
+        first_para, first_chunk = len(paragraphs), len(chunks)
+        paragraphs.extend((d, s, e) for s, e, _ in lay.paragraphs)
+        chunks.extend((d, s, e) for s, e in lay.chunks)
+        chunk_starts = np.array([s for s, _ in lay.chunks])
+        for i, (s, e, p, skip) in enumerate(lay.sentences):
+            if skip:
+                continue
+            # The chunk holding the sentence's start (chunks overlap; take the latest start ≤ s).
+            c = max(int(np.searchsorted(chunk_starts, s, side="right")) - 1, 0)
+            prev = lay.sentences[i - 1] if i > 0 and lay.sentences[i - 1][2] == p else None
+            nxt = lay.sentences[i + 1] if i + 1 < len(lay.sentences) and lay.sentences[i + 1][2] == p else None
+            ws, we = (prev[0] if prev else s), (nxt[1] if nxt else e)
+            sentences.append((d, s, e, first_para + p, first_chunk + c, ws, we))
+    as_array = lambda rows, width: np.array(rows, dtype=np.int64).reshape(-1, width)  # noqa: E731
+    return as_array(paragraphs, 3), as_array(sentences, 7), as_array(chunks, 3)
+
+
+def encode_sorted(embedder: Embedder, texts: list[str], batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
+    """Encode in length-sorted batches (less padding), reporting progress per batch."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for i in range(0, len(texts), batch_size):
+        rows = order[i : i + batch_size]
+        out[rows] = embedder.encode([texts[r] for r in rows], batch_size=batch_size)
+        if progress:
+            progress(len(rows))
+    return out
+
+
+def build(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> Index:
+    """Read ``settings.docs``, cut, embed and index it (in memory; see :func:`save`)."""
+    import faiss
+
+    documents = read_corpus(settings.docs)
+    paragraphs, sentences, chunks = _tables(documents, settings)
+    texts = lambda table: [documents[d].text[s:e] for d, s, e in table[:, :3]]  # noqa: E731
+    sentence_texts, chunk_texts = texts(sentences), texts(chunks)
+    window_texts = [documents[d].text[s:e] for d, s, e in sentences[:, [0, 5, 6]]]
+    if not sentence_texts:
+        raise IndexProblem(f"nothing quotable in {settings.docs}: every line looks like boilerplate")
+
+    embedder = embedder or load_embedder(settings.model, settings.threads)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=2 * len(sentence_texts) + len(chunk_texts), unit="passage", desc="embedding", leave=False)
+    step = bar.update if bar else None
+    sentence_vectors = encode_sorted(embedder, sentence_texts, settings.batch_size, step)
+    window_vectors = encode_sorted(embedder, window_texts, settings.batch_size, step)
+    chunk_vectors = encode_sorted(embedder, chunk_texts, settings.batch_size, step)
+    if bar:
+        bar.close()
+
+    def flat(vectors: np.ndarray):
+        index = faiss.IndexFlatIP(embedder.dimension)
+        index.add(vectors)
+        return index
+
+    stemmer = _stemmer()
+    catalog = Path(settings.docs) / CATALOG
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "qa_version": __version__,
+        "model": {"name": embedder.name, "dimension": embedder.dimension, "normalized": True},
+        "chunking": {
+            "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
+            "chunk_size": settings.chunk_size,
+            "chunk_overlap": settings.chunk_overlap,
+            "sentences": "pysbd (en), within paragraphs",
+        },
+        "bm25": {"library": "bm25s", "stopwords": "en", "stemmer": "snowball english"},
+        "corpus": {
+            "root": str(Path(settings.docs).resolve()),
+            "catalog_sha256": hashlib.sha256(catalog.read_bytes()).hexdigest() if catalog.exists() else None,
+            "documents": {d.doc_id: d.sha256 for d in documents},
+        },
+        "counts": {
+            "documents": len(documents),
+            "paragraphs": len(paragraphs),
+            "sentences": len(sentences),
+            "chunks": len(chunks),
+        },
+    }
+    return Index(
+        manifest=manifest,
+        documents=documents,
+        paragraphs=paragraphs,
+        sentences=sentences,
+        chunks=chunks,
+        sentence_vectors=flat(sentence_vectors),
+        window_vectors=flat(window_vectors),
+        chunk_vectors=flat(chunk_vectors),
+        bm25_sentences=_bm25(sentence_texts, stemmer),
+        bm25_chunks=_bm25(chunk_texts, stemmer),
+    )
+
+
+# ---------------------------------------------------------------- saving (atomically)
+
+
+def _file_sizes(folder: Path) -> dict[str, int]:
+    return {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def save(index: Index, target: Path) -> Path:
+    """Write ``index`` to ``target`` atomically: a complete new folder replaces the old
+    one by rename, so an interrupted save leaves the previous index as it was."""
+    import faiss
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
+            for d in index.documents:
+                row = {"doc_id": d.doc_id, "title": d.title, "outlet": d.outlet, "path": d.path, "sha256": d.sha256, "text": d.text}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for name, array in zip(ARRAYS, (index.paragraphs, index.sentences, index.chunks)):
+            np.save(tmp / name, array, allow_pickle=False)
+        for name, vectors in zip(FAISS_FILES, (index.sentence_vectors, index.window_vectors, index.chunk_vectors)):
+            faiss.write_index(vectors, str(tmp / name))
+        for name, bm25 in zip(BM25_DIRS, (index.bm25_sentences, index.bm25_chunks)):
+            bm25.save(str(tmp / name), show_progress=False)
+        manifest = dict(index.manifest, files=_file_sizes(tmp))
+        if (target / "README.md").is_file():  # the repository's note about index/ stays put
+            shutil.copy2(target / "README.md", tmp / "README.md")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _fsync_tree(tmp)
+        old = target.with_name(f".{target.name}.previous")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    index.manifest = manifest
+    index.path = target
+    return target
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+# ---------------------------------------------------------------- loading
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest of an index folder, validated (one-line errors)."""
+    path = folder / MANIFEST
+    if not path.exists():
+        raise IndexProblem(
+            f"no index at {folder}/ (missing {MANIFEST}); build one with: python -m qa index --index {folder}"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise IndexProblem(f"{path}: damaged manifest (not valid JSON)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexProblem(f"{path}: not a qa index manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexProblem(
+            f"{path}: index format {manifest.get('format_version')}, this version reads {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def locate(folder: Path) -> Path:
+    """The folder to load: ``folder``, or the previous index if a swap was cut short."""
+    folder = Path(folder)
+    previous = folder.with_name(f".{folder.name}.previous")
+    if not (folder / MANIFEST).exists() and (previous / MANIFEST).exists():
+        return previous
+    return folder
+
+
+def load(folder: Path) -> Index:
+    """Load an index folder, checking every file it should hold (one-line errors)."""
+    import faiss
+    import bm25s
+
+    folder = locate(Path(folder))
+    manifest = read_manifest(folder)
+    expected = manifest.get("files") or {}
+    for name, size in expected.items():
+        path = folder / name
+        # Names come from our own writer; refuse anything that would leave the folder.
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise IndexProblem(f"{folder / MANIFEST}: file entry {name!r} points outside the index")
+        if not path.is_file():
+            raise IndexProblem(f"{path}: missing from the index")
+        if path.stat().st_size != size:
+            raise IndexProblem(f"{path}: damaged (size {path.stat().st_size}, expected {size})")
+
+    def guarded(name: str, fn):
+        try:
+            return fn(folder / name)
+        except IndexProblem:
+            raise
+        except Exception as exc:  # numpy, faiss, json and bm25s each raise their own
+            raise IndexProblem(f"{folder / name}: damaged ({type(exc).__name__})") from None
+
+    def read_documents(path: Path) -> list[Document]:
+        with open(path, encoding="utf-8") as f:
+            return [Document(**json.loads(line)) for line in f]
+
+    documents = guarded("documents.jsonl", read_documents)
+    arrays = [guarded(n, lambda p: np.load(p, allow_pickle=False)) for n in ARRAYS]
+    vectors = [guarded(n, lambda p: faiss.read_index(str(p))) for n in FAISS_FILES]
+    bm25 = [guarded(n, lambda p: bm25s.BM25.load(str(p), load_corpus=False)) for n in BM25_DIRS]
+    index = Index(manifest, documents, *arrays, *vectors, *bm25, path=folder)
+    counts = manifest.get("counts", {})
+    if (
+        len(documents) != counts.get("documents")
+        or len(index.sentences) != counts.get("sentences")
+        or index.sentence_vectors.ntotal != len(index.sentences)
+        or index.window_vectors.ntotal != len(index.sentences)
+        or index.chunk_vectors.ntotal != len(index.chunks)
+    ):
+        raise IndexProblem(f"{folder}: files disagree with the manifest's counts; {rebuild_hint(Settings(index=folder))}")
+    return index
+
+
+def stale_reason(manifest: dict, docs: Path) -> str:
+    """Why an index no longer matches the folder ``docs`` ("" when it does)."""
+    try:
+        now = corpus_fingerprints(docs)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    then = manifest["corpus"]["documents"]
+    added = sorted(set(now) - set(then))
+    removed = sorted(set(then) - set(now))
+    changed = sorted(k for k in set(now) & set(then) if now[k] != then[k])
+    catalog = Path(docs) / CATALOG
+    catalog_sha = hashlib.sha256(catalog.read_bytes()).hexdigest() if catalog.exists() else None
+    parts = [f"{len(x)} {word}" for x, word in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
+    if catalog_sha != manifest["corpus"].get("catalog_sha256"):
+        parts.append("catalog changed")
+    return ", ".join(parts)
+
+
+def check(index: Index, settings: Settings, docs: Path | None = None, model: str | None = None) -> None:
+    """Raise :class:`IndexProblem` if ``index`` was built with another ``model`` than the
+    one asked for (when one is), or for another state of the folder ``docs`` (when given)."""
+    if model and model != index.model:
+        raise IndexProblem(
+            f"{settings.index}/ was built with model {index.model!r}, but {model!r} is asked for; "
+            f"{rebuild_hint(settings)} --model {model}"
+        )
+    if docs is not None:
+        reason = stale_reason(index.manifest, docs)
+        if reason:
+            hint = rebuild_hint(settings.with_(docs=docs))
+            raise IndexProblem(f"{settings.index}/ is out of date with {docs}/ ({reason}); {hint}")
+
+
+def build_and_save(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> tuple[Index, float]:
+    """Build from ``settings.docs`` and save to ``settings.index``; returns the index and seconds."""
+    started = time.perf_counter()
+    index = build(settings, embedder, progress)
+    save(index, settings.index)
+    return index, time.perf_counter() - started

@@ -1,0 +1,56 @@
+"""The library's front door: build an index, open it, ask it.  CLI and app call only this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import index as index_mod
+from .answer import Engine
+from .scoring import Scorer
+from .embedding import Embedder, load_embedder
+from .index import Index, IndexProblem
+from .settings import Settings
+
+
+def build_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> tuple[Index, float]:
+    """Build ``settings.docs`` into ``settings.index`` (atomically); returns (index, seconds)."""
+    return index_mod.build_and_save(settings, embedder, progress)
+
+
+def open_engine(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    docs: Path | None = None,
+    model: str | None = None,
+    scorer: Scorer | None = None,
+) -> Engine:
+    """Load ``settings.index`` and get ready to answer.
+
+    ``docs``: also check the index is up to date with this folder.  ``model``: the
+    model the caller insists on (an error if the index was built with another).
+    """
+    index = index_mod.load(settings.index)
+    index_mod.check(index, settings, docs=docs, model=model)
+    embedder = embedder or load_embedder(index.model, settings.threads)
+    if embedder.dimension != index.manifest["model"]["dimension"]:
+        raise IndexProblem(f"{settings.index}/ has {index.manifest['model']['dimension']}-d vectors but the model gives {embedder.dimension}-d")
+    return Engine(index, embedder, settings, scorer)
+
+
+def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> tuple[Engine, str]:
+    """Open ``settings.index``, (re)building it from ``settings.docs`` when missing or stale.
+
+    Returns the engine and what was done ("loaded", or why it was rebuilt)."""
+    try:
+        index = index_mod.load(settings.index)
+        reason = index_mod.stale_reason(index.manifest, settings.docs)
+        if reason:
+            raise IndexProblem(f"out of date ({reason})")
+        if settings.model != Settings().model and settings.model != index.model:
+            raise IndexProblem(f"built with {index.model}")
+        action = "loaded"
+    except IndexProblem as exc:
+        index, _ = build_index(settings, embedder, progress)
+        action = f"rebuilt: {exc}"
+    embedder = embedder or load_embedder(index.model, settings.threads)
+    return Engine(index, embedder, settings), action

@@ -1,0 +1,60 @@
+"""One place for configuration, with defaults that work on the seed corpus."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+MODES = ("hybrid", "dense-chunks", "bm25-chunks", "sentences")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a build or a query can be told.
+
+    Environment variables ``QA_<FIELD>`` (e.g. ``QA_MODEL``, ``QA_INDEX``) override the
+    defaults; command-line flags override both.
+    """
+
+    docs: Path = Path("seeds")
+    index: Path = Path("index")
+    # A folder holding a sentence-transformers model, a model name in the local
+    # Hugging Face cache, or the bundled all-MiniLM-L6-v2.
+    model: str = BUNDLED_MODEL
+    chunk_size: int = 800
+    chunk_overlap: int = 100
+    batch_size: int = 64
+    top_k: int = 5
+    mode: str = "hybrid"
+    # Abstain below this confidence (0-1); None uses the tuned value in qa/weights.json.
+    min_confidence: float | None = None
+    # How many candidate sentences the quote selector looks at.
+    candidates: int = 60
+    # Torch threads for encoding; 0 leaves torch's default.
+    threads: int = 0
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Defaults, then ``QA_*`` environment variables, then non-None ``overrides``."""
+        values: dict = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"QA_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls, f.name)
+            kind = float if default is None else type(default)
+            values[f.name] = Path(raw) if isinstance(default, Path) else kind(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("docs", "index"):
+            if key in values:
+                values[key] = Path(values[key])
+        settings = cls(**values)
+        if settings.mode not in MODES:
+            raise ValueError(f"unknown mode {settings.mode!r}; choose one of {', '.join(MODES)}")
+        return settings
+
+    def with_(self, **changes: object) -> "Settings":
+        """A copy with some fields changed."""
+        return replace(self, **changes)

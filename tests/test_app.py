@@ -1,0 +1,309 @@
+"""The web chat: rendering (escaping, exact highlights) and real HTTP round trips.
+
+The round trips start ``app.py`` as a subprocess on a free loopback port, with the real
+model and a seed index built once per test session into pytest's temporary folder, and
+talk to it with ``gradio_client`` exactly as a user's script would.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+# The client side of the tests must not call home either.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+from qa.data import Answer, Quote  # noqa: E402
+from qa.web import (  # noqa: E402
+    NO_ANSWER_LEAD,
+    escape_html,
+    escape_markdown,
+    invisible_characters,
+    passage,
+    render_citations,
+    render_reply,
+    render_source,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+CECOT = "How many people can CECOT hold?"
+OUT_OF_SCOPE = "Who won the 2022 FIFA World Cup?"
+
+
+# ---------------------------------------------------------------- a running app (shared helpers)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """``python app.py`` on a free loopback port; ``url`` once it answers, ``stop()`` at the end."""
+
+    def __init__(self, index: Path, docs: Path, log: Path, extra: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log
+        self._log = open(log, "wb")
+        cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(self.port),
+               "--index", str(index), "--docs", str(docs), *(extra or [])]
+        env = dict(os.environ, GRADIO_TEMP_DIR=str(log.parent / "gradio-tmp"), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def wait(self, timeout: float = 240) -> "AppServer":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"app.py did not answer within {timeout} s:\n{self.log()}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # only the group this test started
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(15)
+        self._log.close()
+
+
+def seed_index(tmp_path_factory) -> Path:
+    """One seed index per test session (built by app.py's own first start when missing)."""
+    return tmp_path_factory.getbasetemp() / "seed-index"
+
+
+def start_app(tmp_path_factory, name: str, docs: Path = SEEDS, index: Path | None = None) -> AppServer:
+    folder = tmp_path_factory.mktemp(name)
+    return AppServer(index or seed_index(tmp_path_factory), docs, folder / "app.log").wait()
+
+
+def client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=False)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    server = start_app(tmp_path_factory, "app")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(app):
+    return client(app.url)
+
+
+# ---------------------------------------------------------------- round trips (real model, real HTTP)
+
+
+@pytest.mark.slow
+def test_cecot_answer_has_quote_and_citation(api):
+    reply = api.predict(CECOT, api_name="/chat")
+    assert isinstance(reply, str)
+    assert "40,000" in reply
+    first = reply.split("\n\n")[1]  # the first quote, right after the lead line
+    assert first.startswith("[1] “") and "40,000" in first
+    # The Sources list names the article, outlet, paragraph and exact characters.
+    assert "**Sources**" in reply
+    assert re.search(
+        r"- \[1\] \*Why is Trump trying to ship US citizens and immigrants to El Salvador\?\*, Daily Kos, "
+        r"paragraph \d+, characters 1329–1413",
+        reply.replace("\\", ""),
+    ), reply
+    text = (SEEDS / "001_38b38ab778929121.txt").read_text(encoding="utf-8")
+    assert f"“{text[1329:1413]}”" in reply
+
+
+@pytest.mark.slow
+def test_out_of_scope_question_says_the_articles_dont_say(api):
+    reply = api.predict(OUT_OF_SCOPE, api_name="/chat")
+    assert reply.startswith(f"**{NO_ANSWER_LEAD}**")
+    assert "You may look at" in reply and "[1]" in reply  # the closest passages are still offered
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 5000])
+def test_unanswerable_input_gets_a_clear_message_and_app_stays_up(api, app, question):
+    reply = api.predict(question, api_name="/chat")
+    assert reply.startswith("**Sorry, I can't answer that:**")
+    assert ("empty question" in reply) or ("too long" in reply)
+    assert "Traceback" not in reply
+    assert app.alive()
+    assert "40,000" in api.predict(CECOT, api_name="/chat")
+
+
+@pytest.mark.slow
+def test_chat_is_the_only_public_endpoint(api):
+    endpoints = api.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert list(endpoints) == ["/chat"]
+    params = endpoints["/chat"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["message"]
+
+
+@pytest.mark.slow
+def test_page_and_theme_load_nothing_from_other_hosts(app):
+    """The served page and theme CSS name no font service or CDN (the browser test checks requests)."""
+    for path in ("", "theme.css", "config"):
+        with urllib.request.urlopen(app.url + path, timeout=10) as r:
+            body = r.read().decode("utf-8", errors="replace")
+        assert "fonts.googleapis" not in body and "fonts.gstatic" not in body, path
+        assert "cdn.jsdelivr" not in body and "unpkg.com" not in body, path
+
+
+@pytest.mark.slow
+def test_bad_index_folder_is_one_line_error_and_left_untouched(tmp_path):
+    foreign = tmp_path / "my-files"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    run = subprocess.run([sys.executable, "app.py", "--index", str(foreign), "--port", str(free_port())],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("app.py: error: --index") and "not an index folder" in lines[0]
+    assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+    run = subprocess.run([sys.executable, "app.py", "--index", str(tmp_path / "new"), "--docs", str(tmp_path / "nope"),
+                          "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip().count("\n") == 0 and "document folder not found" in run.stderr, run.stderr
+
+
+# ---------------------------------------------------------------- rendering (no model)
+
+HOSTILE = (
+    'Keeper <script>window.__pwned=1</script> drew <img src=x onerror="window.__pwned=1"> and '
+    "[click](javascript:window.__pwned=1) and ![](https://evil.example/pixel.png) "
+    "**bold** `code` ~~gone~~ $$x$$ &lt;b&gt; <http://evil.example/a> https://evil.example/b "
+    "www.evil.example keeper@evil.example \\*esc\\* | a | b |"
+)
+
+
+def _markdown_html(text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(text)
+
+
+def test_escape_markdown_shows_hostile_text_literally():
+    out = _markdown_html(escape_markdown(HOSTILE))
+    assert out.startswith("<p>") and out.endswith("</p>\n")
+    inner = out[3:-5]
+    # Nothing became markup: the only tags are the paragraph's own.
+    assert "<" not in inner.replace("&lt;", "")
+    assert html.unescape(inner) == HOSTILE
+    # GFM autolinks (bare URLs, www., e-mail) are broken by escapes the renderer drops.
+    esc = escape_markdown(HOSTILE)
+    assert "https\\://" in esc and "www\\." in esc and "keeper\\@" in esc
+
+
+@pytest.mark.parametrize("text", ["# heading", "- item", "+ item", "1. first", "2) second", "> quote", "=== x", "    code"])
+def test_escape_markdown_starts_no_block(text):
+    out = _markdown_html(escape_markdown(text))
+    assert out.startswith("<p>") and html.unescape(out[3:-5]) == text.strip()
+
+
+def test_escape_markdown_folds_line_breaks_only():
+    assert escape_markdown("a\n\n# b\r\n- c\u2028d") == "a # b - c d"
+    zw = "zero\u200bwidth\u200c\u200d\ufeff مرحبا שלום \u202eexe\u202c"
+    assert escape_markdown(zw) == zw
+
+
+def test_escape_html_neutralises_tags_and_attributes():
+    out = escape_html(HOSTILE)
+    assert "<" not in out and ">" not in out and '"' not in out
+    assert html.unescape(out) == HOSTILE
+
+
+def _quote(text: str, start: int, end: int, paragraph: int = 2, title: str = "T <i>x</i>", outlet: str = "O&O") -> Quote:
+    return Quote("doc", start, end, text[start:end], 0.9, title, outlet, paragraph)
+
+
+DOC = "First paragraph.\n\n" + "Before it. " + HOSTILE + " After it.\n\nLast one."
+
+
+def test_render_source_highlights_exact_characters_and_escapes():
+    start = DOC.index("Keeper")
+    end = start + len(HOSTILE)
+    para = (DOC.index("Before"), DOC.index("\n\nLast"))
+    q = _quote(DOC, start, end)
+    out = render_source(3, q, DOC, para, turn=7)
+    assert 'id="qa-t7-s3"' in out and 'href="#qa-t7-s3"' in out
+    mark = re.search(r'<mark data-start="(\d+)" data-end="(\d+)">(.*?)</mark>', out, re.S)
+    assert (int(mark[1]), int(mark[2])) == (start, end)
+    assert html.unescape(mark[3]) == DOC[start:end] == q.text
+    body = re.search(r'<blockquote class="qa-para" dir="auto">(.*?)</blockquote>', out, re.S)[1]
+    assert html.unescape(re.sub(r"</?mark[^>]*>", "", body)) == DOC[para[0] : para[1]]
+    # Only our own tags survive; the document's are text.
+    tags = set(re.findall(r"<([a-z0-9]+)", out))
+    assert tags <= {"article", "h4", "a", "cite", "p", "span", "blockquote", "mark"}
+    assert "T &lt;i&gt;x&lt;/i&gt;" in out and "O&amp;O" in out
+
+
+def test_invisible_characters_are_named_beside_the_quote():
+    text = "ferry zero\u200bwidth code \u202eexe.txt\u202c"
+    assert invisible_characters(text) == [
+        "U+200B ZERO WIDTH SPACE", "U+202E RIGHT-TO-LEFT OVERRIDE", "U+202C POP DIRECTIONAL FORMATTING"]
+    out = render_source(1, _quote(text, 0, len(text)), text, (0, len(text)), turn=1)
+    assert '<p class="qa-warn">The quote holds invisible characters: U+200B ZERO WIDTH SPACE, ' in out
+    assert invisible_characters("plain text, عربي, עברית") == []
+
+
+def test_passage_cuts_long_context_but_never_the_quote():
+    text = "word " * 2000 + "THE QUOTE ITSELF." + " tail" * 2000
+    start = text.index("THE")
+    end = start + len("THE QUOTE ITSELF.")
+    p = passage(text, (0, len(text)), start, end, context=100)
+    assert p.quote == text[start:end]
+    assert p.cut_before and p.cut_after
+    assert text[start - len(p.before) : start] == p.before and text[end : end + len(p.after)] == p.after
+    assert len(p.before) <= 100 and len(p.after) <= 100
+
+
+def test_render_reply_and_citations():
+    start = DOC.index("Keeper")
+    q = _quote(DOC, start, start + len(HOSTILE))
+    answered = Answer("q?", True, (q,))
+    md = render_reply(answered)
+    assert md.startswith("**From the articles:**")
+    assert f"[1] “{escape_markdown(HOSTILE)}”" in md
+    assert "- [1] *T \\<i\\>x\\</i\\>*, O\\&O, paragraph 2, characters " in md
+    ui = render_reply(answered, turn=4)
+    assert "[[1]](#qa-t4-s1) “" in ui and "- [[1]](#qa-t4-s1) *T" in ui
+    abstain = render_reply(Answer("q?", False, (q,), message="..."))
+    assert abstain.startswith(f"**{NO_ANSWER_LEAD}** You may look at")
+    assert render_reply(Answer("q?", False, ())).startswith(f"**{NO_ANSWER_LEAD}**")
+    assert render_citations(answered) == f"[1] “{HOSTILE}” — {q.citation()}"
