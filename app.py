@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     from qa.settings import Settings
 
     try:
-        settings = Settings.from_env(index=args.index, docs=args.docs)
+        # One torch thread per encode (QA_THREADS overrides): see "Concurrency" below.
+        threads = None if "QA_THREADS" in os.environ else 1
+        settings = Settings.from_env(index=args.index, docs=args.docs, threads=threads)
         refuse_foreign_folder(settings.index)
         engine, action = ensure_index(settings, progress=False)
         engine.ask("warm up")  # loads lazy tables; sets the tokenizer's padding once, before threads share it
@@ -81,17 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"index {settings.index}/: {action} ({len(engine.index.documents)} documents from {settings.docs}/)", flush=True)
 
-    # Concurrency.  A question costs one short query encode (MiniLM, ~15 ms) plus NumPy/faiss/
-    # BM25 scoring; all of it only reads the engine (faiss/NumPy/bm25s reads are thread-safe, the
-    # tokenizer is safe once its padding is set, done by the warm-up above).  Torch's own
-    # intra-op threads would make N concurrent encodes fight over the cores (measured on 2 cores:
-    # 4 requests x 2 torch threads = 48 q/s, worse than serial 58 q/s), so each encode gets one
-    # thread and N = the number of cores: 2 requests x 1 thread = 80 q/s on 2 cores; more
-    # concurrent requests only add contention, the rest wait in Gradio's queue.
-    if "QA_THREADS" not in os.environ:
-        import torch
-
-        torch.set_num_threads(1)
+    # Concurrency.  A question costs one short query encode (MiniLM) plus NumPy/faiss/BM25
+    # scoring; all of it only reads the engine (faiss/NumPy/bm25s reads are thread-safe; the
+    # tokenizer is safe once its padding is set, which the warm-up above did).  Torch's own
+    # intra-op threads make concurrent encodes fight over the cores: measured on this 2-core
+    # machine, 4 requests x 2 torch threads gave 48 q/s, worse than serial (58 q/s), and under
+    # outside load one encode with 2 threads took 160-240 ms against 40-50 ms with 1.  So each
+    # encode runs on one thread (settings.threads above) and N = the number of cores: 2 x 1
+    # thread = 80 q/s in process.  More concurrent requests only add contention; the rest
+    # wait in Gradio's queue (benchmarks/load.py: 1 -> 9.1, 2 -> 11.1, 4 -> 11.5 answers/s).
     concurrency = args.concurrency or usable_cores()
 
     from qa.web import build_app, launch_options

@@ -7,8 +7,9 @@ Data and splits (nothing here is tuned on the figures it reports):
 - Ranking weights: a listwise (softmax) linear model over qa.scoring.FEATURES, fit on
   squad-dev questions plus eval/seeds-dev.jsonl. squad-dev figures are by leave-one-article-out
   cross-validation (each article scored by weights fit without it); eval/seeds.jsonl is never used.
-- Two-sentence quotes: the pair margin is chosen on the training folds only, as the best
-  answer@1 whose median top-quote length stays within --max-median characters.
+- Quote units are single sentences and adjacent pairs; a length penalty is chosen on the
+  training folds only, as the best answer@1 whose median top-quote length stays within
+  --max-median characters.
 - Abstention: a logistic model over the best candidate's absolute evidence, fit on seeds-dev
   (answerable vs out-of-scope) plus cross-corpus negatives (squad questions asked of the seeds,
   seeds-dev questions asked of squad) and squad positives; the threshold is the one that keeps
@@ -33,11 +34,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.evaluation import contains_answer, load_qa, score  # noqa: E402
 from qa.pipeline import build_index, open_engine  # noqa: E402
-from qa.scoring import FEATURES, WEIGHTS_FILE, Scorer  # noqa: E402
+from qa.scoring import CONFIDENCE_FEATURES, UNIT_FEATURES, WEIGHTS_FILE, Scorer  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
-CONF_FEATURES = ("sentence_dense", "chunk_dense", "coverage", "neighbour_dense", "answer_type")
+LENGTH = UNIT_FEATURES.index("length")
 
 
 def engine_for(docs: Path, work: Path, name: str):
@@ -50,34 +51,42 @@ def engine_for(docs: Path, work: Path, name: str):
 
 
 def collect(engine, items):
-    """Per question: candidate ids, features, labels (candidate sentence holds an answer)."""
+    """Per question: candidates, their features, quote units and unit labels (holds an answer)."""
     rows = []
+    table = engine.index.sentences
     for it in items:
         sig = engine.retriever.signals(it.question, top_sentences=max(engine.settings.candidates, 100))
         cand, feats = engine.candidate_features(it.question, sig)
-        texts = [engine.index.text(engine.index.sentences, int(c)) for c in cand]
-        labels = np.array([contains_answer(t, it.answers) for t in texts]) if it.answers else np.zeros(len(cand), bool)
-        X = np.stack([feats[f] for f in FEATURES], axis=1).astype(np.float64)
-        rows.append({"item": it, "cand": cand, "feats": feats, "X": X, "y": labels})
+        U, firsts, lasts = engine.units(cand, feats)
+        texts = [
+            engine.index.documents[int(table[cand[f], 0])].text[int(table[cand[f], 1]) : int(table[cand[la], 2])]
+            for f, la in zip(firsts, lasts)
+        ]
+        labels = np.array([contains_answer(t, it.answers) for t in texts]) if it.answers else np.zeros(len(U), bool)
+        lengths = np.array([len(t) for t in texts])
+        rows.append({"item": it, "cand": cand, "feats": feats, "U": U, "y": labels, "len": lengths})
     return rows
 
 
-def fit_listwise(rows, l2: float = 1e-3, steps: int = 600, lr: float = 0.05) -> np.ndarray:
-    """Weights maximising the softmax probability of answer-bearing candidates (Adam)."""
-    data = [(r["X"], r["y"]) for r in rows if r["y"].any() and not r["y"].all()]
-    w = np.array(Scorer().vector, dtype=np.float64)
+def fit_listwise(rows, l2: float = 1e-3, steps: int = 500, lr: float = 0.05) -> np.ndarray:
+    """Weights maximising the softmax probability of answer-bearing units, per question (Adam)."""
+    data = [r for r in rows if r["y"].any() and not r["y"].all()]
+    X = np.vstack([r["U"] for r in data])
+    y = np.concatenate([r["y"] for r in data])
+    sizes = np.array([len(r["U"]) for r in data])
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    seg = np.repeat(np.arange(len(data)), sizes)
+    w = np.zeros(X.shape[1])
     m = np.zeros_like(w)
     v = np.zeros_like(w)
     for t in range(1, steps + 1):
-        g = 2 * l2 * w
-        for X, y in data:
-            z = X @ w
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            zp = np.where(y, z, -np.inf)
-            q = np.exp(zp - zp.max())
-            q /= q.sum()
-            g += X.T @ (p - q) / len(data)
+        z = X @ w
+        zmax = np.maximum.reduceat(z, starts)[seg]
+        e = np.exp(z - zmax)
+        p = e / np.add.reduceat(e, starts)[seg]
+        ep = np.where(y, e, 0.0)
+        q = ep / np.add.reduceat(ep, starts)[seg]
+        g = X.T @ (p - q) / len(data) + 2 * l2 * w
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         w -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
@@ -88,7 +97,7 @@ def predictions(engine, rows, scorer: Scorer):
     engine.scorer = scorer
     preds = []
     for r in rows:
-        quotes, conf = engine.rank(r["cand"], r["feats"], 10)
+        quotes, conf = engine.rank(r["cand"], r["feats"], 10) if len(r["cand"]) else ([], 0.0)
         preds.append(
             {
                 "id": r["item"].id,
@@ -102,47 +111,47 @@ def predictions(engine, rows, scorer: Scorer):
 
 
 def with_weights(w: np.ndarray, **kw) -> Scorer:
-    return replace(Scorer(), weights={f: round(float(x), 4) for f, x in zip(FEATURES, w)}, **kw)
+    return replace(Scorer(), weights={f: round(float(x), 4) for f, x in zip(UNIT_FEATURES, w)}, **kw)
 
 
-def choose_margin(engine_rows, w, max_median: float):
-    """The pair margin with the best answer@1 whose median quote length is ≤ max_median."""
-    best = (-1.0, 0.0)
-    for margin in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0):
-        sc = with_weights(w, pair_margin=margin)
-        hits, lengths = [], []
-        for engine, rows in engine_rows:
-            preds = predictions(engine, rows, sc)
-            m = score([r["item"] for r in rows], preds)
-            hits.append(m["answer@1"] * m["answerable"])
-            lengths += [len(p["quotes"][0]["text"]) for p, r in zip(preds, rows) if p["quotes"] and r["item"].in_scope]
-        total = sum(len([r for r in rows if r["item"].in_scope]) for _, rows in engine_rows)
-        a1 = sum(hits) / total
-        if np.median(lengths) <= max_median and a1 > best[0]:
-            best = (a1, margin)
+def choose_penalty(rows, w, max_median: float) -> np.ndarray:
+    """Shift the length weight to the best answer@1 whose median top-quote length is ≤ max_median.
+
+    The top quote is always the best-scoring unit, so answer@1 and its length are read off
+    the unit scores directly."""
+    rows = [r for r in rows if r["item"].in_scope and len(r["U"])]
+    best = (-1.0, w)
+    for shift in np.arange(-3.0, 6.01, 0.25):
+        w2 = w.copy()
+        w2[LENGTH] -= shift
+        top = [int(np.argmax(r["U"] @ w2)) for r in rows]
+        hit = np.mean([r["y"][i] for r, i in zip(rows, top)])
+        median = np.median([r["len"][i] for r, i in zip(rows, top)])
+        if median <= max_median and hit > best[0]:
+            best = (hit, w2)
     return best[1]
 
 
 def top_features(engine, rows, scorer):
-    engine.scorer = scorer
+    """CONFIDENCE_FEATURES of each question's best unit."""
+    cols = [UNIT_FEATURES.index(f) for f in CONFIDENCE_FEATURES]
     out = []
     for r in rows:
-        if not len(r["cand"]):
-            out.append(np.zeros(len(CONF_FEATURES)))
+        if not len(r["U"]):
+            out.append(np.zeros(len(cols)))
             continue
-        s = scorer.score(r["feats"])
-        i = int(np.argmax(s))
-        out.append(np.array([r["feats"][f][i] for f in CONF_FEATURES]))
+        i = int(np.argmax(scorer.score(r["U"])))
+        out.append(r["U"][i, cols])
     return np.array(out)
 
 
-def fit_logistic(X, y, weight, l2=1e-2, steps=3000, lr=0.1):
+def fit_logistic(X, y, weight, l2=1e-2, steps=3000, lr=1.0):
     Xb = np.hstack([np.ones((len(X), 1)), X])
     w = np.zeros(Xb.shape[1])
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(Xb @ w)))
         g = Xb.T @ ((p - y) * weight) / weight.sum() + l2 * np.r_[0, w[1:]]
-        w -= lr * g * 10
+        w -= lr * g
     return w
 
 
@@ -168,19 +177,17 @@ def main() -> int:
     for art in articles:
         train = [r for r in squad_rows if r["item"].doc_ids[0] != art]
         test = [r for r in squad_rows if r["item"].doc_ids[0] == art]
-        w = fit_listwise(train + dev_rows)
-        margin = choose_margin([(squad, train), (seeds, dev_rows)], w, args.max_median)
-        for p in predictions(squad, test, with_weights(w, pair_margin=margin)):
+        w = choose_penalty(train + dev_rows, fit_listwise(train + dev_rows), args.max_median)
+        for p in predictions(squad, test, with_weights(w)):
             cv_preds[p["id"]] = p
-        print(f"  fold {art}: margin {margin}", file=sys.stderr)
+        print(f"  fold {art}: length weight {w[LENGTH]:.2f}", file=sys.stderr)
     cv = score(squad_items, [cv_preds[it.id] for it in squad_items])
     print("squad-dev, leave-one-article-out CV:", json.dumps({k: v for k, v in cv.items() if not k.endswith("@k")}))
 
     # ---- final ranking weights on everything allowed
-    w = fit_listwise(squad_rows + dev_rows)
-    margin = choose_margin([(squad, squad_rows), (seeds, dev_rows)], w, args.max_median)
-    ranker = with_weights(w, pair_margin=margin)
-    print("weights:", json.dumps(ranker.weights), "pair_margin:", margin)
+    w = choose_penalty(squad_rows + dev_rows, fit_listwise(squad_rows + dev_rows), args.max_median)
+    ranker = with_weights(w)
+    print("weights:", json.dumps(ranker.weights))
 
     # ---- abstention: positives = answerable questions on their own corpus; negatives =
     # out-of-scope seeds-dev questions, squad questions on the seeds, seeds-dev questions on squad.
@@ -197,7 +204,7 @@ def main() -> int:
     y = np.concatenate([np.full(len(g[0]), g[1]) for g in groups]).astype(float)
     wt = np.concatenate([np.full(len(g[0]), g[2]) for g in groups])
     cw = fit_logistic(X, y, wt)
-    conf_weights = {"bias": round(float(cw[0]), 4)} | {f: round(float(x), 4) for f, x in zip(CONF_FEATURES, cw[1:])}
+    conf_weights = {"bias": round(float(cw[0]), 4)} | {f: round(float(x), 4) for f, x in zip(CONFIDENCE_FEATURES, cw[1:])}
     probe = replace(ranker, confidence_weights=conf_weights)
     dev_conf = np.array([p["confidence"] for p in predictions(seeds, dev_rows, probe)])
     dev_pos = np.array([r["item"].in_scope for r in dev_rows])

@@ -11,7 +11,7 @@ from .cleaning import near_duplicate
 from .data import Answer, Quote
 from .index import Index
 from .retrieval import Retriever, Signals
-from .scoring import Scorer, answer_type_match, novelty, question_type
+from .scoring import FEATURES, Scorer, answer_type_match, novelty, question_type, unit_matrix
 from .settings import Settings
 
 NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
@@ -113,7 +113,10 @@ class Engine:
     def _quote(self, doc: int, start: int, end: int, score: float) -> Quote:
         d = self.index.documents[doc]
         para_in_doc = int(np.searchsorted(self._paragraph_rows(doc)[:, 1], start, side="right"))
-        return Quote(d.doc_id, start, end, d.text[start:end], float(score), d.title, d.outlet, para_in_doc)
+        return Quote(
+            d.doc_id, start, end, d.text[start:end], float(score), d.title, d.outlet, para_in_doc,
+            page=d.page_at(start), date=d.date, url=d.url,
+        )
 
     def _take(self, ranked: list[tuple[int, int, int, float]], k: int) -> list[Quote]:
         """The first ``k`` ranked spans that neither overlap nor repeat an earlier one."""
@@ -161,6 +164,10 @@ class Engine:
         in_top_chunks = np.flatnonzero(np.isin(table[:, 4], top_chunks))
         cand = np.unique(np.concatenate([sig.sentence_dense_top[0], top_bm25, in_top_chunks]))
         cand = cand[(cand >= 0) & (cand < n)]
+        # Neighbours too, so that every candidate can form a two-sentence quote.
+        around = np.concatenate([cand - 1, cand + 1])
+        around = around[(around >= 0) & (around < n)]
+        cand = np.unique(np.concatenate([cand, around]))
         if allowed is not None:
             cand = cand[allowed[table[cand, 0]]]
         r = self.retriever
@@ -197,7 +204,8 @@ class Engine:
             "neighbour_coverage": nb_cov,
             "neighbour_bm25": nb_bm25,
             "window_coverage": r.coverage(sig, window),
-            "answer_type": np.array([answer_type_match(qtype, question, t) for t in texts]),
+            "answer_type": (types := np.array([answer_type_match(qtype, question, t) for t in texts])),
+            "type_missing": (types == 0).astype(np.float64),
             "novelty": np.array([novelty(question, t) for t in texts]),
             "short": np.array([len(t) < 60 for t in texts], dtype=np.float64),
         }
@@ -209,37 +217,30 @@ class Engine:
             return [], 0.0
         return self.rank(cand, feats, k)
 
+    def units(self, cand: np.ndarray, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Quote units: every candidate sentence alone, and with the next one when adjacent
+        in the same paragraph.  Returns (unit features, first rows, last rows)."""
+        table = self.index.sentences
+        X = np.stack([feats[f] for f in FEATURES], axis=1).astype(np.float64)
+        rows = np.arange(len(cand))
+        nxt = rows[:-1][(cand[1:] == cand[:-1] + 1) & (table[cand[1:], 3] == table[cand[:-1], 3])]
+        # Adjacent rows of the table may still have a skipped sentence between them.
+        nxt = nxt[table[cand[nxt], 6] >= table[cand[nxt + 1], 1]]
+        firsts = np.concatenate([rows, nxt])
+        lasts = np.concatenate([rows, nxt + 1])
+        lengths = (table[cand[lasts], 2] - table[cand[firsts], 1]).astype(np.float64)
+        keep = (firsts == lasts) | (lengths <= self.scorer.max_pair_chars)
+        firsts, lasts, lengths = firsts[keep], lasts[keep], lengths[keep]
+        return unit_matrix(X, firsts, lasts, lengths), firsts, lasts
+
     def rank(self, cand: np.ndarray, feats: dict[str, np.ndarray], k: int) -> tuple[list[Quote], float]:
         """Quotes from scored candidates (best first) and the confidence in the best."""
-        score = self.scorer.score(feats)
+        U, firsts, lasts = self.units(cand, feats)
+        score = self.scorer.score(U)
         order = np.argsort(-score, kind="stable")
         table = self.index.sentences
-        by_id = {int(c): float(s) for c, s in zip(cand, score)}
-        ranked = []
-        for i in order[: 8 * k]:
-            sid = int(cand[i])
-            doc, start, end = (int(x) for x in table[sid, :3])
-            start, end = self._extend(sid, by_id, start, end)
-            ranked.append((doc, start, end, float(score[i])))
-        quotes = self._take(ranked, k)
-        return quotes, self.scorer.confidence(feats, int(order[0]))
-
-    def _extend(self, sid: int, by_id: dict[int, float], start: int, end: int) -> tuple[int, int]:
-        """Join the neighbouring sentence of the same paragraph when it scores nearly as well."""
-        sc = self.scorer
-        table = self.index.sentences
-        best = by_id[sid]
-        options = []
-        for other in (sid - 1, sid + 1):
-            if 0 <= other < len(table) and table[other, 3] == table[sid, 3] and other in by_id:
-                if by_id[other] >= best - sc.pair_margin:
-                    options.append((by_id[other], other))
-        if not options:
-            return start, end
-        _, other = max(options)
-        s2, e2 = min(start, int(table[other, 1])), max(end, int(table[other, 2]))
-        text = self.index.documents[int(table[sid, 0])].text
-        gap = text[end : int(table[other, 1])] if other > sid else text[int(table[other, 2]) : start]
-        if e2 - s2 > sc.pair_max_chars or gap.strip():
-            return start, end
-        return s2, e2
+        ranked = [
+            (int(table[cand[firsts[i]], 0]), int(table[cand[firsts[i]], 1]), int(table[cand[lasts[i]], 2]), float(score[i]))
+            for i in order[: 12 * k]
+        ]
+        return self._take(ranked, k), self.scorer.confidence(U, int(order[0]))

@@ -60,11 +60,14 @@ def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     piece = text[start:end]
     out: list[tuple[int, int]] = []
     cursor = 0
-    for segment in _segmenter().segment(piece):
+    # pysbd ends a sentence at any line break; hard-wrapped lines are not sentence ends.
+    # The replacement keeps every offset, and offsets are located in the original piece.
+    flat = piece.replace("\n", " ")
+    for segment in _segmenter().segment(flat):
         seg = segment.strip()
         if not seg:
             continue
-        at = piece.find(seg, cursor)
+        at = flat.find(seg, cursor)
         if at < 0:  # pysbd altered the text: fall back to the rest of the paragraph
             rest = piece[cursor:].strip()
             if rest:

@@ -1,9 +1,11 @@
 """General rules for text that is never worth quoting.
 
 Nothing here lists the seed articles' strings: the rules describe *kinds* of
-boilerplate (link-only lines, short lines without a sentence, calls to
-comment / subscribe / donate / share, repeated paragraphs) so they hold for any
-web article.
+boilerplate (link-only lines, headings, bylines, short lines without a sentence,
+calls to comment / subscribe / donate / share, cookie and copyright notices,
+repeated paragraphs) so they hold for any web article, whatever its format: the
+HTML extractor (:mod:`qa.extract`) writes headings as Markdown headings and one
+paragraph per block, so a web page meets the same rules as a text file.
 """
 
 from __future__ import annotations
@@ -31,7 +33,24 @@ _CALL_TO_ACTION = re.compile(
     re.I | re.X,
 )
 
+# Site furniture rather than the article: cookie banners, copyright lines, skip links.
+_NOTICE = re.compile(
+    r"""^\W*(?:©|\(c\)\s*\d{4}|copyright\s*(?:©|\(c\)|\d{4}))
+      | \bwe\ use\ cookies\b | \baccept\ (?:all\ )?cookies\b | \bcookie\ (?:settings|preferences)\b
+      | ^\W*skip\ to\ (?:main\ )?content\b
+      | ^\W*advertisement\W*$
+    """,
+    re.I | re.X,
+)
+
+# A Markdown heading (HTML headings are extracted as these too).
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")
+
+# "By Jane Doe", "Written by ... | 3 May 2024": a byline, not a sentence.
+_BYLINE = re.compile(r"^\W*(?i:(?:written|posted|reported|words|photos?|story)\s+)?(?i:by)\s+[A-Z]", re.U)
+
 _WORD = re.compile(r"[^\W\d_]+", re.U)
+_SENTENCE_END = (".", "!", "?", "”", '"')
 
 
 def normalise(text: str) -> str:
@@ -47,9 +66,15 @@ def paragraph_skip_reason(text: str) -> str:
         return "empty"
     if _LINK_ONLY.match(stripped):
         return "link only"
+    if _HEADING.match(stripped) and "\n" not in stripped:
+        return "heading"
     words = _WORD.findall(stripped)
-    if len(words) <= 4 and not stripped.endswith((".", "!", "?", "”", '"')):
+    if len(words) <= 4 and not stripped.endswith(_SENTENCE_END):
         return "short line without a sentence"
+    if len(words) <= 12 and _BYLINE.match(stripped) and not stripped.endswith(_SENTENCE_END):
+        return "byline"
+    if _NOTICE.search(stripped):
+        return "site notice"
     return ""
 
 
@@ -62,6 +87,8 @@ def sentence_skip_reason(text: str) -> str:
         return "too short"
     if _CALL_TO_ACTION.search(stripped):
         return "call to action"
+    if _NOTICE.search(stripped):
+        return "site notice"
     # A question never answers one; a rhetorical question is an invitation to comment.
     if stripped.rstrip("”\"’' )").endswith("?"):
         return "question"

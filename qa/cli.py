@@ -26,11 +26,19 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--model", help="embedding model: a folder, a cached hub name, or all-MiniLM-L6-v2 (bundled)")
         sp.add_argument("--threads", type=int, help="torch threads for encoding (default: torch's choice)")
 
-    sp = sub.add_parser("index", help="build the index of a document folder")
+    sp = sub.add_parser(
+        "index",
+        help="build or update the index of a document folder (.txt, .md, .html, .pdf)",
+        description="Index a folder of .txt, .md, .html and .pdf files.  When the index exists, only "
+        "added and changed files are embedded again and removed ones are dropped; files that cannot "
+        "be read are reported and skipped.",
+    )
     common(sp, docs_default=True)
     sp.add_argument("--chunk-size", type=int)
     sp.add_argument("--chunk-overlap", type=int)
+    sp.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding every document")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
     sp = sub.add_parser("ask", help="answer a question (or one per line from stdin)")
     sp.add_argument("question", nargs="?", help="the question; omit to read one per line from stdin")
@@ -38,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-k", type=int, help="number of quotes (1-10, default 5)")
     sp.add_argument("--mode", choices=MODES)
     sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID", help="only quote this document (repeatable)")
+    sp.add_argument("--outlet", action="append", dest="outlets", metavar="NAME", help="only quote documents from this outlet (repeatable)")
     sp.add_argument("--json", action="store_true", help="print the prediction object (FORMAT.md) as JSON")
 
     sp = sub.add_parser("eval", help="evaluate on a QA set (eval/FORMAT.md)")
@@ -86,16 +95,56 @@ def _engine(args, settings: Settings):
 # ---------------------------------------------------------------- commands
 
 
+def index_summary(index, settings: Settings, seconds: float) -> dict:
+    """What ``index`` did, as ``python -m qa index --json`` prints it."""
+    info = index.build_info
+    return {
+        "index": str(settings.index),
+        "docs": str(settings.docs),
+        "full": info["full"],
+        "reason": info["reason"],
+        "added": info["added"],
+        "changed": info["changed"],
+        "removed": info["removed"],
+        "unchanged": info["unchanged"],
+        "metadata_changed": info["metadata_changed"],
+        "skipped": info["skipped"],
+        "reembedded_documents": info["reembedded_documents"],
+        "encoded_passages": info["encoded_passages"],
+        "reused_passages": info["reused_passages"],
+        "counts": index.manifest["counts"],
+        "seconds": round(seconds, 3),
+    }
+
+
+def index_report(summary: dict) -> str:
+    """The summary as one or two lines of text."""
+    s, c = summary, summary["counts"]
+    totals = (
+        f"{c['documents']} documents: {c['chunks']} chunks, {c['sentences']} quotable sentences "
+        f"({c['paragraphs']} paragraphs)"
+    )
+    if not s["full"]:
+        meta = f", {s['metadata_changed']} with new metadata" if s["metadata_changed"] else ""
+        return (
+            f"updated {s['index']}/: {len(s['added'])} added, {len(s['changed'])} changed, "
+            f"{len(s['removed'])} removed, {s['unchanged']} unchanged{meta} "
+            f"(re-embedded {s['reembedded_documents']} documents, {s['encoded_passages']} passages) "
+            f"in {s['seconds']:.1f} s\nnow {totals}"
+        )
+    lead = f"full rebuild: {s['reason']}\n" if s["reason"] else ""
+    return f"{lead}indexed {totals} in {s['seconds']:.1f} s → {s['index']}/"
+
+
 def cmd_index(args) -> int:
-    from .pipeline import build_index
+    from .index import build_and_save
 
     settings = _settings(args)
-    index, seconds = build_index(settings, progress=not args.quiet and sys.stderr.isatty())
-    c = index.manifest["counts"]
-    print(
-        f"indexed {c['documents']} documents: {c['chunks']} chunks, {c['sentences']} quotable sentences "
-        f"({c['paragraphs']} paragraphs) in {seconds:.1f} s → {settings.index}/"
-    )
+    index, seconds = build_and_save(settings, progress=not args.quiet and sys.stderr.isatty(), full=args.full)
+    summary = index_summary(index, settings, seconds)
+    for skipped in summary["skipped"]:
+        print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+    print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else index_report(summary))
     return 0
 
 
@@ -116,6 +165,31 @@ def render(answer, width: int = 100) -> str:
     return "\n".join(lines)
 
 
+def _fold(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+def restrict(index, doc_ids: list[str] | None, outlets: list[str] | None) -> list[str] | None:
+    """The documents ``--doc`` and ``--outlet`` allow (both given: those both allow);
+    None for no restriction."""
+    if not outlets:
+        return doc_ids
+    wanted = {_fold(o) for o in outlets}
+    chosen = [d.doc_id for d in index.documents if d.outlet and _fold(d.outlet) in wanted]
+    if not chosen:
+        known = sorted({d.outlet for d in index.documents if d.outlet})
+        listed = ", ".join(repr(o) for o in known) if known else "none"
+        raise UsageError(f"no documents from outlet {outlets[0]!r} (outlets in the index: {listed})")
+    if doc_ids:
+        unknown = [d for d in doc_ids if d not in index.doc_index]
+        if unknown:
+            raise UsageError(f"no document {unknown[0]!r} in the index (see: python -m qa docs)")
+        chosen = [d for d in chosen if d in set(doc_ids)]
+        if not chosen:
+            raise UsageError("no document matches both --doc and --outlet")
+    return chosen
+
+
 def cmd_ask(args) -> int:
     from .answer import QuestionError
 
@@ -127,10 +201,11 @@ def cmd_ask(args) -> int:
     else:
         questions = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     engine = _engine(args, settings)
+    doc_ids = restrict(engine.index, args.doc_ids, args.outlets)
     failures = 0
     for i, question in enumerate(questions):
         try:
-            answer = engine.ask(question, k=args.k, doc_ids=args.doc_ids)
+            answer = engine.ask(question, k=args.k, doc_ids=doc_ids)
         except QuestionError as exc:
             if len(questions) == 1:
                 raise
@@ -190,6 +265,8 @@ def cmd_docs(args) -> int:
     from .index import load
 
     index = load(_settings(args).index)
+    chunks = np.bincount(index.chunks[:, 0], minlength=len(index.documents))
+    sentences = np.bincount(index.sentences[:, 0], minlength=len(index.documents))
     rows = []
     for i, d in enumerate(index.documents):
         rows.append(
@@ -197,18 +274,33 @@ def cmd_docs(args) -> int:
                 "doc_id": d.doc_id,
                 "title": d.title,
                 "outlet": d.outlet,
+                "date": d.date,
+                "url": d.url,
+                "path": d.path,
+                "format": d.format,
+                "pages": len(d.pages) or None,
                 "chars": len(d.text),
-                "chunks": int(np.sum(index.chunks[:, 0] == i)),
-                "sentences": int(np.sum(index.sentences[:, 0] == i)),
+                "chunks": int(chunks[i]),
+                "sentences": int(sentences[i]),
+                "indexed_at": d.indexed_at,
             }
         )
+    skipped = index.manifest["corpus"].get("skipped", [])
     if args.json:
-        print(json.dumps({"created": index.manifest["created"], "documents": rows}, ensure_ascii=False, indent=2))
+        listing = {"created": index.manifest["created"], "documents": rows, "skipped": skipped}
+        print(json.dumps(listing, ensure_ascii=False, indent=2))
     else:
-        print(f"{len(rows)} documents, indexed {index.manifest['created']}")
+        print(f"{len(rows)} documents, index updated {index.manifest['created']}")
+        width = max(len(r["doc_id"]) for r in rows)
         for r in rows:
-            outlet = f" — {r['outlet']}" if r["outlet"] else ""
-            print(f"{r['doc_id']}  {r['chars']:>7} chars {r['chunks']:>4} chunks  {r['title']}{outlet}")
+            extra = ", ".join(x for x in (r["outlet"], r["date"], f"{r['pages']} pages" if r["pages"] else "") if x)
+            extra = f" — {extra}" if extra else ""
+            print(
+                f"{r['doc_id']:<{width}}  {r['format'] or '?':<8} {r['chars']:>7} chars {r['chunks']:>4} chunks  "
+                f"indexed {r['indexed_at'] or '?'}  {r['title']}{extra}"
+            )
+        for item in skipped:
+            print(f"(skipped {item['path']}: {item['reason']})")
     return 0
 
 
@@ -230,11 +322,15 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, QuestionError, CorpusError, ModelError, EvalError, IndexProblem, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, (UsageError, QuestionError)) else 1
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
     except OSError as exc:
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0

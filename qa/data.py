@@ -15,6 +15,19 @@ class Document:
     outlet: str = ""
     path: str = ""
     sha256: str = ""
+    format: str = ""  # "text", "markdown", "html" or "pdf"
+    pages: tuple[int, ...] = ()  # PDF: offset in ``text`` where each page starts
+    date: str = ""  # publication date, YYYY-MM-DD when known
+    url: str = ""
+    indexed_at: str = ""  # when this version of the file was first indexed (UTC, ISO 8601)
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding character ``offset`` (None for documents without pages)."""
+        if not self.pages:
+            return None
+        from bisect import bisect_right
+
+        return max(bisect_right(self.pages, offset), 1)
 
 
 @dataclass(frozen=True)
@@ -59,11 +72,18 @@ class Quote:
     title: str
     outlet: str
     paragraph: int  # 1-based paragraph number within the document
+    page: int | None = None  # 1-based page (PDFs)
+    date: str = ""  # the document's publication date, when known
+    url: str = ""  # the document's address, when known
 
     def citation(self) -> str:
-        """Human-readable source line: title, outlet, paragraph, characters."""
+        """Human-readable source line: title, outlet, date, page, paragraph, characters, URL."""
         outlet = f", {self.outlet}" if self.outlet else ""
-        return f"{self.title}{outlet}, paragraph {self.paragraph}, characters {self.start}–{self.end}"
+        date = f", {self.date}" if self.date else ""
+        page = f", page {self.page}" if self.page is not None else ""
+        url = f", {self.url}" if self.url else ""
+        where = f"paragraph {self.paragraph}, characters {self.start}–{self.end}"
+        return f"{self.title}{outlet}{date}{page}, {where}{url}"
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,9 @@ class Answer:
                     "title": q.title,
                     "outlet": q.outlet,
                     "paragraph": q.paragraph,
+                    **({"page": q.page} if q.page is not None else {}),
+                    **({"date": q.date} if q.date else {}),
+                    **({"url": q.url} if q.url else {}),
                 }
                 for q in self.quotes
             ],

@@ -2,8 +2,12 @@
 
 An index is a folder::
 
-    manifest.json       format version, model, dimension, chunking, corpus fingerprints, file sizes
-    documents.jsonl     one line per document: id, title, outlet, path, sha256, exact text
+    manifest.json       format version, model, dimension, chunking, corpus fingerprints (per
+                        file, skipped files included), file sizes, what the last build did
+    documents.jsonl     one line per document: id, title, outlet, path, sha256, format, page
+                        starts (PDF), date, url, when it was indexed, and the exact text that
+                        quotes are cut from (extracted text for HTML and PDF, the body after
+                        the front matter for Markdown)
     paragraphs.npy      int64 (n, 3): document, start, end
     sentences.npy       int64 (n, 7): document, start, end, paragraph, chunk, window start, window end
                         (quotable sentences only; the window adds the neighbours in its paragraph)
@@ -16,6 +20,13 @@ An index is a folder::
 
 File names are fixed here, never read from the manifest, so an index folder cannot
 point outside itself; NumPy files are loaded with ``allow_pickle=False``.
+
+Updating: :func:`update` reads the folder again and rebuilds every table and both BM25
+indexes from all texts (their statistics depend on the whole corpus), but takes the
+vectors of every passage whose exact text was already embedded from the previous index,
+so only added and changed documents reach the model.  The result is the index a full
+build would make.  A different model or chunking, or an unreadable previous index,
+means a full rebuild.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -35,13 +46,19 @@ import numpy as np
 
 from . import __version__
 from .chunking import layout
-from .corpus import CATALOG, corpus_fingerprints, read_corpus
+from .corpus import CATALOG, corpus_fingerprints, scan
 from .data import Document
 from .embedding import Embedder, load_embedder
 from .settings import Settings
 
 FORMAT = "qa-index"
-FORMAT_VERSION = 1
+# 2: documents.jsonl gained format, pages, date, url and indexed_at; the manifest
+#    fingerprints files (skipped ones too) and records the last build.
+FORMAT_VERSION = 2
+# Versions this code loads: a version-1 index lacks the new fields (they default) and the
+# per-file fingerprints (staleness is then judged per document id); the next
+# ``python -m qa index`` rewrites it as version 2, reusing its vectors.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 ARRAYS = ("paragraphs.npy", "sentences.npy", "chunks.npy")
 FAISS_FILES = ("sentences.faiss", "windows.faiss", "chunks.faiss")
@@ -99,6 +116,8 @@ class Index:
     bm25_sentences: object  # bm25s.BM25
     bm25_chunks: object
     path: Path | None = None
+    # What the build that made this index did (see :func:`build`); not saved except in the manifest.
+    build_info: dict = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -120,6 +139,17 @@ class Index:
     @cached_property
     def stemmer(self):
         return _stemmer()
+
+    def page_of(self, doc: int | str, offset: int) -> int | None:
+        """The 1-based page holding ``offset`` in document ``doc`` (position or doc_id);
+        None for documents without pages (anything but PDF)."""
+        position = self.doc_index[doc] if isinstance(doc, str) else int(doc)
+        return self.documents[position].page_at(offset)
+
+
+def page_of(index: Index, doc: int | str, offset: int) -> int | None:
+    """The 1-based page of character ``offset`` of document ``doc`` (None if it has no pages)."""
+    return index.page_of(doc, offset)
 
 
 # ---------------------------------------------------------------- building
@@ -158,55 +188,164 @@ def encode_sorted(embedder: Embedder, texts: list[str], batch_size: int, progres
     return out
 
 
-def build(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> Index:
-    """Read ``settings.docs``, cut, embed and index it (in memory; see :func:`save`)."""
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _stored_vectors(flat) -> np.ndarray:
+    """A copy of the vectors held by a flat FAISS index, row for row."""
+    if flat.ntotal == 0:
+        return np.zeros((0, flat.d), dtype=np.float32)
+    return flat.reconstruct_n(0, flat.ntotal)
+
+
+def _passage_texts(
+    documents: list[Document], sentences: np.ndarray, chunks: np.ndarray
+) -> tuple[list[str], list[str], list[str]]:
+    """The texts of the sentences, the sentence windows and the chunks, row for row."""
+    cut = lambda table: [documents[d].text[s:e] for d, s, e in table]  # noqa: E731
+    return cut(sentences[:, :3]), cut(sentences[:, [0, 5, 6]]), cut(chunks[:, :3])
+
+
+def _known_vectors(previous: Index) -> dict[str, np.ndarray]:
+    """Exact passage text → its vector, for every passage of ``previous``."""
+    known: dict[str, np.ndarray] = {}
+    texts = _passage_texts(previous.documents, previous.sentences, previous.chunks)
+    flats = (previous.sentence_vectors, previous.window_vectors, previous.chunk_vectors)
+    for kind_texts, flat in zip(texts, flats):
+        matrix = _stored_vectors(flat)
+        for text, row in zip(kind_texts, matrix):
+            known.setdefault(text, row)
+    return known
+
+
+def reuse_problem(manifest: dict, settings: Settings, embedder: Embedder | None = None) -> str:
+    """Why the vectors of the index described by ``manifest`` cannot be reused for a build
+    with ``settings`` (and ``embedder``, when given); "" when they can."""
+    model = embedder.name if embedder is not None else settings.model
+    then = manifest.get("model", {})
+    if then.get("name") != model:
+        return f"the model changed from {then.get('name')!r} to {model!r}"
+    if embedder is not None and then.get("dimension") != embedder.dimension:
+        return f"the vectors changed from {then.get('dimension')} to {embedder.dimension} dimensions"
+    chunking = manifest.get("chunking", {})
+    if (chunking.get("chunk_size"), chunking.get("chunk_overlap")) != (settings.chunk_size, settings.chunk_overlap):
+        return (
+            f"the chunking changed from {chunking.get('chunk_size')}/{chunking.get('chunk_overlap')} "
+            f"to {settings.chunk_size}/{settings.chunk_overlap} (size/overlap)"
+        )
+    return ""
+
+
+def build(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    progress: bool = False,
+    previous: Index | None = None,
+    reuse: bool = True,
+    reason: str = "",
+) -> Index:
+    """Read ``settings.docs``, cut, embed and index it (in memory; see :func:`save`).
+
+    With a ``previous`` index and ``reuse``, passages whose exact text it already holds
+    take its vectors instead of being encoded again (see :func:`reuse_problem` for when
+    that is allowed; :func:`update` checks).  Everything else (tables, BM25, FAISS) is
+    made from the whole folder, so the result is what a full build makes.  ``previous``
+    also gives the counts of added / changed / removed documents and, for unchanged
+    ones, the time they were first indexed.  ``reason`` says why a full build was made
+    (recorded in ``build_info``).  The embedder is loaded only if something needs
+    encoding."""
     import faiss
 
-    documents = read_corpus(settings.docs)
+    started = _now()
+    documents, skipped = scan(settings.docs)
+    before = {d.doc_id: d for d in previous.documents} if previous is not None else {}
+    documents = [
+        replace(d, indexed_at=before[d.doc_id].indexed_at or started)
+        if d.doc_id in before and before[d.doc_id].sha256 == d.sha256
+        else replace(d, indexed_at=started)
+        for d in documents
+    ]
     paragraphs, sentences, chunks = _tables(documents, settings)
-    texts = lambda table: [documents[d].text[s:e] for d, s, e in table[:, :3]]  # noqa: E731
-    sentence_texts, chunk_texts = texts(sentences), texts(chunks)
-    window_texts = [documents[d].text[s:e] for d, s, e in sentences[:, [0, 5, 6]]]
+    sentence_texts, window_texts, chunk_texts = _passage_texts(documents, sentences, chunks)
     if not sentence_texts:
         raise IndexProblem(f"nothing quotable in {settings.docs}: every line looks like boilerplate")
 
-    embedder = embedder or load_embedder(settings.model, settings.threads)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    reuse = bool(reuse and previous is not None)
+    known = _known_vectors(previous) if reuse else {}
+    all_texts = sentence_texts + window_texts + chunk_texts
+    missing = [t for t in dict.fromkeys(all_texts) if t not in known]
+    if missing:
+        embedder = embedder or load_embedder(settings.model, settings.threads)
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-        bar = tqdm(total=2 * len(sentence_texts) + len(chunk_texts), unit="passage", desc="embedding", leave=False)
-    step = bar.update if bar else None
-    sentence_vectors = encode_sorted(embedder, sentence_texts, settings.batch_size, step)
-    window_vectors = encode_sorted(embedder, window_texts, settings.batch_size, step)
-    chunk_vectors = encode_sorted(embedder, chunk_texts, settings.batch_size, step)
-    if bar:
-        bar.close()
+            bar = tqdm(total=len(missing), unit="passage", desc="embedding", leave=False)
+        fresh = encode_sorted(embedder, missing, settings.batch_size, bar.update if bar else None)
+        if bar:
+            bar.close()
+        known.update(zip(missing, fresh))
+        model = {"name": embedder.name, "dimension": embedder.dimension, "normalized": True}
+    else:
+        model = dict(previous.manifest["model"])
+    dimension = model["dimension"]
 
-    def flat(vectors: np.ndarray):
-        index = faiss.IndexFlatIP(embedder.dimension)
-        index.add(vectors)
+    def flat(texts: list[str]):
+        index = faiss.IndexFlatIP(dimension)
+        if texts:
+            index.add(np.stack([known[t] for t in texts]).astype(np.float32, copy=False))
         return index
+
+    # Which documents had anything encoded, and what changed since the previous index.
+    missing_set = set(missing)
+    owners = np.concatenate([sentences[:, 0], sentences[:, 0], chunks[:, 0]])
+    reembedded = {int(d) for d, t in zip(owners, all_texts) if t in missing_set}
+    now_ids = {d.doc_id: d for d in documents}
+    added = [i for i in now_ids if i not in before]
+    removed = [i for i in before if i not in now_ids]
+    changed = [i for i in now_ids if i in before and before[i].sha256 != now_ids[i].sha256]
+    unchanged = [i for i in now_ids if i in before and before[i].sha256 == now_ids[i].sha256]
+    described = lambda d: (d.title, d.outlet, d.date, d.url)  # noqa: E731
+    build_info = {
+        "full": not reuse,
+        "reason": reason,
+        "added": added,
+        "changed": changed,
+        "removed": removed,
+        "unchanged": len(unchanged),
+        "metadata_changed": sum(described(before[i]) != described(now_ids[i]) for i in unchanged),
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "reembedded_documents": len(reembedded),
+        "encoded_passages": len(missing),
+        "reused_passages": len(dict.fromkeys(all_texts)) - len(missing),
+    }
 
     stemmer = _stemmer()
     catalog = Path(settings.docs) / CATALOG
+    from .extract import versions
+
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": started,
         "qa_version": __version__,
-        "model": {"name": embedder.name, "dimension": embedder.dimension, "normalized": True},
+        "model": model,
         "chunking": {
             "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             "chunk_size": settings.chunk_size,
             "chunk_overlap": settings.chunk_overlap,
             "sentences": "pysbd (en), within paragraphs",
         },
+        "extraction": versions(),
         "bm25": {"library": "bm25s", "stopwords": "en", "stemmer": "snowball english"},
         "corpus": {
             "root": str(Path(settings.docs).resolve()),
             "catalog_sha256": hashlib.sha256(catalog.read_bytes()).hexdigest() if catalog.exists() else None,
             "documents": {d.doc_id: d.sha256 for d in documents},
+            # Every supported file seen, read or skipped: what stale_reason compares.
+            "files": dict(sorted([(d.path, d.sha256) for d in documents] + [(s.path, s.sha256) for s in skipped])),
+            "skipped": build_info["skipped"],
         },
         "counts": {
             "documents": len(documents),
@@ -214,6 +353,7 @@ def build(settings: Settings, embedder: Embedder | None = None, progress: bool =
             "sentences": len(sentences),
             "chunks": len(chunks),
         },
+        "build": {k: (len(v) if isinstance(v, list) and k != "skipped" else v) for k, v in build_info.items()},
     }
     return Index(
         manifest=manifest,
@@ -221,12 +361,35 @@ def build(settings: Settings, embedder: Embedder | None = None, progress: bool =
         paragraphs=paragraphs,
         sentences=sentences,
         chunks=chunks,
-        sentence_vectors=flat(sentence_vectors),
-        window_vectors=flat(window_vectors),
-        chunk_vectors=flat(chunk_vectors),
+        sentence_vectors=flat(sentence_texts),
+        window_vectors=flat(window_texts),
+        chunk_vectors=flat(chunk_texts),
         bm25_sentences=_bm25(sentence_texts, stemmer),
         bm25_chunks=_bm25(chunk_texts, stemmer),
+        build_info=build_info,
     )
+
+
+def update(settings: Settings, embedder: Embedder | None = None, progress: bool = False, full: bool = False) -> Index:
+    """Build ``settings.docs`` reusing the vectors of the index at ``settings.index`` when
+    there is one built with the same model and chunking (in memory; see :func:`save`).
+
+    ``full`` ignores the previous vectors.  ``build_info["full"]`` and ``["reason"]`` say
+    whether the previous index was reused and, if not, why."""
+    previous, reason = None, ""
+    folder = locate(Path(settings.index))
+    if (folder / MANIFEST).exists():
+        try:
+            previous = load(folder)
+        except IndexProblem as exc:
+            reason = f"the existing index cannot be reused ({exc})"
+    reuse = previous is not None and not full
+    if previous is not None and full:
+        reason = "a full rebuild was asked for"
+    if reuse:
+        reason = reuse_problem(previous.manifest, settings, embedder)
+        reuse = not reason
+    return build(settings, embedder, progress, previous=previous, reuse=reuse, reason=reason)
 
 
 # ---------------------------------------------------------------- saving (atomically)
@@ -251,10 +414,12 @@ def save(index: Index, target: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
+        with open(tmp / "documents.jsonl", "w", encoding="utf-8") as out:
             for d in index.documents:
-                row = {"doc_id": d.doc_id, "title": d.title, "outlet": d.outlet, "path": d.path, "sha256": d.sha256, "text": d.text}
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                row = {f.name: getattr(d, f.name) for f in fields(Document) if f.name != "text"}
+                row["pages"] = list(d.pages)
+                row["text"] = d.text  # last: the other fields stay readable at a glance
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
         for name, array in zip(ARRAYS, (index.paragraphs, index.sentences, index.chunks)):
             np.save(tmp / name, array, allow_pickle=False)
         for name, vectors in zip(FAISS_FILES, (index.sentence_vectors, index.window_vectors, index.chunk_vectors)):
@@ -303,9 +468,10 @@ def read_manifest(folder: Path) -> dict:
         raise IndexProblem(f"{path}: damaged manifest (not valid JSON)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexProblem(f"{path}: not a qa index manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise IndexProblem(
-            f"{path}: index format {manifest.get('format_version')}, this version reads {FORMAT_VERSION}"
+            f"{path}: index format {manifest.get('format_version')}, this version reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))}; rebuild with: python -m qa index --index {folder}"
         )
     return manifest
 
@@ -346,8 +512,17 @@ def load(folder: Path) -> Index:
             raise IndexProblem(f"{folder / name}: damaged ({type(exc).__name__})") from None
 
     def read_documents(path: Path) -> list[Document]:
+        documents = []
         with open(path, encoding="utf-8") as f:
-            return [Document(**json.loads(line)) for line in f]
+            for line in f:
+                row = json.loads(line)
+                pages = tuple(int(p) for p in row.pop("pages", ()) or ())
+                doc = Document(**row, pages=pages)
+                pages_ok = list(pages) == sorted(pages) and all(0 <= p <= len(doc.text) for p in pages)
+                if not isinstance(doc.text, str) or not pages_ok:
+                    raise ValueError("bad document row")
+                documents.append(doc)
+        return documents
 
     documents = guarded("documents.jsonl", read_documents)
     arrays = [guarded(n, lambda p: np.load(p, allow_pickle=False)) for n in ARRAYS]
@@ -372,7 +547,11 @@ def stale_reason(manifest: dict, docs: Path) -> str:
         now = corpus_fingerprints(docs)
     except (OSError, ValueError) as exc:
         return str(exc)
-    then = manifest["corpus"]["documents"]
+    if "files" in manifest["corpus"]:
+        then = manifest["corpus"]["files"]
+    else:  # format 1 fingerprinted documents by id
+        then = manifest["corpus"]["documents"]
+        now = {Path(path).with_suffix("").as_posix(): sha for path, sha in now.items()}
     added = sorted(set(now) - set(then))
     removed = sorted(set(then) - set(now))
     changed = sorted(k for k in set(now) & set(then) if now[k] != then[k])
@@ -399,9 +578,14 @@ def check(index: Index, settings: Settings, docs: Path | None = None, model: str
             raise IndexProblem(f"{settings.index}/ is out of date with {docs}/ ({reason}); {hint}")
 
 
-def build_and_save(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> tuple[Index, float]:
-    """Build from ``settings.docs`` and save to ``settings.index``; returns the index and seconds."""
+def build_and_save(
+    settings: Settings, embedder: Embedder | None = None, progress: bool = False, full: bool = False
+) -> tuple[Index, float]:
+    """Build (or update, see :func:`update`) ``settings.index`` from ``settings.docs`` and
+    save it atomically; returns the index and seconds.  ``full`` re-embeds everything."""
     started = time.perf_counter()
-    index = build(settings, embedder, progress)
+    index = update(settings, embedder, progress, full=full)
     save(index, settings.index)
-    return index, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    index.build_info["seconds"] = round(seconds, 3)
+    return index, seconds

@@ -21,6 +21,7 @@ class Signals:
     sentence_dense_top: tuple[np.ndarray, np.ndarray]  # (ids, cosines) of the nearest sentences
     query_terms: np.ndarray  # bm25s token ids of the question's terms found in the index
     query_idf: np.ndarray  # their idf over sentences
+    query_idf_total: float  # idf mass of all the question's terms, unseen ones at the highest idf
 
 
 def _bm25_scores(model, token_ids: list[int]) -> np.ndarray:
@@ -65,13 +66,15 @@ class Retriever:
         n = self.index.bm25_sentences.scores["num_docs"]
         return np.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
-    def _term_ids(self, question: str) -> tuple[list[int], list[int]]:
-        tokens = tokenize([question], self.index.stemmer, as_ids=False)[0]
+    def _term_ids(self, question: str) -> tuple[list[int], list[int], int]:
+        """Question term ids in the sentence and chunk vocabularies, and how many terms
+        the corpus never uses."""
+        tokens = {t for t in tokenize([question], self.index.stemmer, as_ids=False)[0] if t}
         vocab_s = self.index.bm25_sentences.vocab_dict
         vocab_c = self.index.bm25_chunks.vocab_dict
-        ids_s = sorted({vocab_s[t] for t in tokens if t in vocab_s and t})
-        ids_c = sorted({vocab_c[t] for t in tokens if t in vocab_c and t})
-        return ids_s, ids_c
+        ids_s = sorted({vocab_s[t] for t in tokens if t in vocab_s})
+        ids_c = sorted({vocab_c[t] for t in tokens if t in vocab_c})
+        return ids_s, ids_c, sum(t not in vocab_s for t in tokens)
 
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.encode([question])[0]
@@ -79,7 +82,8 @@ class Retriever:
     def signals(self, question: str, query_vector: np.ndarray | None = None, top_sentences: int = 100) -> Signals:
         """Every score the answer stage needs for ``question``."""
         qv = self.encode(question) if query_vector is None else query_vector
-        ids_s, ids_c = self._term_ids(question)
+        ids_s, ids_c, unseen = self._term_ids(question)
+        idf = self.sentence_idf[ids_s] if ids_s else np.zeros(0)
         n = self.index.sentence_vectors.ntotal
         k = min(top_sentences, n)
         dist, ids = self.index.sentence_vectors.search(qv[None, :], k)
@@ -90,7 +94,8 @@ class Retriever:
             sentence_bm25=_bm25_scores(self.index.bm25_sentences, ids_s),
             sentence_dense_top=(ids[0], dist[0]),
             query_terms=np.array(ids_s, dtype=np.int64),
-            query_idf=self.sentence_idf[ids_s] if ids_s else np.zeros(0),
+            query_idf=idf,
+            query_idf_total=float(idf.sum() + unseen * self.sentence_idf.max(initial=1.0)),
         )
 
     def term_presence(self, sig: Signals, sentence_ids: np.ndarray) -> np.ndarray:
@@ -105,7 +110,8 @@ class Retriever:
         return present
 
     def coverage(self, sig: Signals, present: np.ndarray) -> np.ndarray:
-        """Share of the question's idf mass held, per row of a term-presence matrix."""
+        """Share of the question's idf mass held, per row of a term-presence matrix (terms
+        the corpus never uses count as missing everywhere)."""
         if not present.shape[1]:
             return np.zeros(len(present))
-        return present @ sig.query_idf / max(sig.query_idf.sum(), 1e-9)
+        return present @ sig.query_idf / max(sig.query_idf_total, 1e-9)

@@ -26,6 +26,7 @@ FEATURES = (
     "neighbour_bm25",  # best relative BM25 of an adjacent sentence
     "window_coverage",  # coverage of the sentence together with its neighbours
     "answer_type",  # the sentence holds the kind of thing asked for (number, date, name)
+    "type_missing",  # the question asks for a kind of thing the sentence does not hold
     "novelty",  # share of the sentence's words that are not in the question
     "short",  # 1 for sentences under 60 characters (fragments, captions)
 )
@@ -77,60 +78,75 @@ def novelty(question: str, sentence: str) -> float:
     return sum(w not in q for w in s) / max(len(s), 1)
 
 
+# ---------------------------------------------------------------- quote units
+
+# A quote is one sentence or two adjacent ones; a unit is described by the element-wise
+# max and min of its sentences' features, whether it is a pair, and its length.
+UNIT_FEATURES = tuple(f"max_{f}" for f in FEATURES) + tuple(f"min_{f}" for f in FEATURES) + ("pair", "length")
+CONFIDENCE_FEATURES = (
+    "max_sentence_dense",
+    "max_chunk_dense",
+    "max_window_dense",
+    "max_coverage",
+    "max_window_coverage",
+    "min_type_missing",
+)
+
+
+def unit_matrix(X: np.ndarray, firsts: np.ndarray, lasts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Unit features from sentence features ``X`` (rows = candidates) for units spanning
+    candidate rows ``firsts``..``lasts`` (equal for single sentences)."""
+    a, b = X[firsts], X[lasts]
+    pair = (firsts != lasts).astype(np.float64)[:, None]
+    return np.hstack([np.maximum(a, b), np.minimum(a, b), pair, (lengths / 300.0)[:, None]])
+
+
 # ---------------------------------------------------------------- weights
 
 
 @dataclass(frozen=True)
 class Scorer:
-    """A linear score over :data:`FEATURES`, how quotes grow to two sentences, and when to abstain."""
+    """A linear score over :data:`UNIT_FEATURES`, a length penalty, and when to abstain."""
 
     weights: dict[str, float] = field(
         default_factory=lambda: {
-            "sentence_dense": 1.0,
-            "chunk_dense": 0.5,
-            "window_dense": 0.0,
-            "sentence_bm25": 0.3,
-            "chunk_bm25": 0.2,
-            "coverage": 0.5,
-            "neighbour_dense": 0.0,
-            "neighbour_coverage": 0.0,
-            "neighbour_bm25": 0.0,
-            "window_coverage": 0.0,
-            "answer_type": 0.0,
-            "novelty": 0.0,
-            "short": 0.0,
+            "max_sentence_dense": 1.0,
+            "max_chunk_dense": 0.5,
+            "max_sentence_bm25": 0.3,
+            "max_chunk_bm25": 0.2,
+            "max_coverage": 0.5,
+            "max_answer_type": 0.3,
+            "min_sentence_dense": 0.5,
+            "length": -0.3,
         }
     )
-    # A neighbouring sentence joins the quote when its score is within this margin of the best.
-    pair_margin: float = 0.15
-    pair_max_chars: int = 400
-    # Abstain when confidence (a logistic score over the best quote's absolute evidence) is below this.
+    # Abstain when confidence (a logistic score over the best unit's absolute evidence) is below this.
     confidence_weights: dict[str, float] = field(
-        default_factory=lambda: {"bias": -6.0, "sentence_dense": 6.0, "chunk_dense": 4.0, "coverage": 3.0}
+        default_factory=lambda: {"bias": -6.0, "max_sentence_dense": 6.0, "max_chunk_dense": 4.0, "max_coverage": 3.0}
     )
     min_confidence: float = 0.5
+    max_pair_chars: int = 500
     source: str = "built-in defaults"
 
     @property
     def vector(self) -> np.ndarray:
-        return np.array([self.weights.get(f, 0.0) for f in FEATURES])
+        return np.array([self.weights.get(f, 0.0) for f in UNIT_FEATURES])
 
-    def score(self, feats: dict[str, np.ndarray]) -> np.ndarray:
-        return sum(self.weights.get(f, 0.0) * feats[f] for f in FEATURES)
+    def score(self, U: np.ndarray) -> np.ndarray:
+        return U @ self.vector
 
-    def confidence(self, feats: dict[str, np.ndarray], row: int) -> float:
-        """Probability-like confidence that the candidate ``row`` answers the question."""
+    def confidence(self, U: np.ndarray, row: int) -> float:
+        """Probability-like confidence that unit ``row`` answers the question."""
         cw = self.confidence_weights
-        z = cw.get("bias", 0.0) + sum(w * float(feats[f][row]) for f, w in cw.items() if f != "bias")
+        z = cw.get("bias", 0.0) + sum(w * float(U[row, UNIT_FEATURES.index(f)]) for f, w in cw.items() if f != "bias")
         return float(1.0 / (1.0 + np.exp(-z)))
 
     def to_json(self) -> dict:
         return {
             "weights": self.weights,
-            "pair_margin": self.pair_margin,
-            "pair_max_chars": self.pair_max_chars,
             "confidence_weights": self.confidence_weights,
             "min_confidence": self.min_confidence,
+            "max_pair_chars": self.max_pair_chars,
             "source": self.source,
         }
 

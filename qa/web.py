@@ -103,7 +103,8 @@ def _marker(n: int, turn: int | None) -> str:
 def source_line(quote: Quote) -> str:
     """Title, outlet, paragraph, characters: one Sources entry (escaped Markdown)."""
     outlet = f", {escape_markdown(quote.outlet)}" if quote.outlet else ""
-    return f"*{escape_markdown(quote.title)}*{outlet}, paragraph {quote.paragraph}, characters {quote.start}–{quote.end}"
+    page = f", page {quote.page}" if quote.page else ""
+    return f"*{escape_markdown(quote.title)}*{outlet}{page}, paragraph {quote.paragraph}, characters {quote.start}–{quote.end}"
 
 
 def render_reply(answer: Answer, turn: int | None = None) -> str:
@@ -125,7 +126,7 @@ def render_reply(answer: Answer, turn: int | None = None) -> str:
 
 def render_error(message: str) -> str:
     """A question the library refused: the one-line reason, plainly."""
-    return f"**Sorry, I can't answer that:** {escape_markdown(message)}."
+    return f"**Sorry, I can't answer that:** {escape_markdown(message.rstrip('.'))}."
 
 
 FAILURE = "**Sorry, something went wrong while answering.** The error was logged on the server; please try again."
@@ -182,7 +183,8 @@ def render_source(n: int, quote: Quote, document_text: str, paragraph: tuple[int
         f'aria-label="Source {n}">'
         f'<h4 class="qa-src-head"><a class="qa-n" href="#{ident}">[{n}]</a> '
         f'<cite class="qa-title" dir="auto">{escape_html(quote.title)}</cite></h4>'
-        f'<p class="qa-loc">{outlet}paragraph {quote.paragraph} · characters {quote.start}–{quote.end}</p>'
+        f'<p class="qa-loc">{outlet}{f"page {quote.page} · " if quote.page else ""}'
+        f'paragraph {quote.paragraph} · characters {quote.start}–{quote.end}</p>'
         f"{_invisible_note(p.quote)}"
         f'<blockquote class="qa-para" dir="auto">'
         f"{'…' if p.cut_before else ''}{escape_html(p.before)}"
@@ -233,7 +235,7 @@ def _count(k: Any) -> int | None:
         return None
 
 
-def _doc_ids(engine, doc_ids: Sequence[str] | None) -> list[str] | None:
+def _doc_ids(doc_ids: Sequence[str] | None) -> list[str] | None:
     return [d for d in (doc_ids or []) if isinstance(d, str)] or None
 
 
@@ -246,7 +248,7 @@ def answer_markdown(engine, message: Any, k: int | None = None, mode: str | None
         if mode is not None and mode not in MODES:
             raise QuestionError(f"unknown retrieval mode {str(mode)[:40]!r}; choose one of {', '.join(MODES)}")
         k = _count(k)
-        answer = engine.ask(message if isinstance(message, str) else "", k=k, mode=mode, doc_ids=_doc_ids(engine, doc_ids))
+        answer = engine.ask(message if isinstance(message, str) else "", k=k, mode=mode, doc_ids=_doc_ids(doc_ids))
     except QuestionError as exc:
         return render_error(str(exc)), None
     except Exception:  # a bug must not become a traceback in the browser
@@ -273,7 +275,11 @@ def respond(engine, message: Any, history: Any, k: Any, mode: Any, doc_ids: Any,
     shown = escape_markdown(shorten(text.strip(), ECHO_CHARS)) or "(empty question)"
     history += [{"role": "user", "content": shown}, {"role": "assistant", "content": reply}]
     if answer is not None:
-        section = render_sources(engine, answer, turn)
+        try:
+            section = render_sources(engine, answer, turn)
+        except Exception:  # the reply stands; only the panel entry is lost
+            log.exception("rendering the sources of %r failed", shorten(text, 200))
+            section = f'<section class="qa-turn" data-turn="{turn}"><p class="qa-empty">The sources could not be shown.</p></section>'
         turns = (turns + [{"turn": turn, "html": section, "citations": render_citations(answer)}])[-PANEL_TURNS:]
         text = ""  # answered: empty the box; refused: leave the text to fix
     return history, text, render_panel([t["html"] for t in turns]), (turns[-1]["citations"] if turns else ""), turns
@@ -287,16 +293,27 @@ def clear():
 # ---------------------------------------------------------------- examples
 
 
-def example_questions(engine, path: Path = SEED_QA, limit: int = 5) -> list[str]:
-    """The first answerable seed question of each indexed document (none for other corpora)."""
+def example_questions(engine, path: Path = SEED_QA, limit: int = 5, tries: int = 25) -> list[str]:
+    """Up to ``limit`` answerable seed questions, one per indexed document, that the engine
+    does answer (at most ``tries`` are asked, ~20 ms each); none for other corpora."""
     try:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError):
         return []
     known, seen, out = engine.index.doc_index, set(), []
     for row in rows:
-        ids = row.get("doc_ids") or []
+        if not isinstance(row, dict):
+            continue
+        ids = row.get("doc_ids")
         if not row.get("answers") or not ids or not all(d in known for d in ids) or ids[0] in seen:
+            continue
+        if tries <= 0:
+            break
+        tries -= 1
+        try:
+            if not engine.ask(row["question"]).answered:
+                continue
+        except Exception:  # an example is a nicety: never a reason not to start
             continue
         seen.add(ids[0])
         out.append(row["question"])

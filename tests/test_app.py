@@ -1,8 +1,8 @@
 """The web chat: rendering (escaping, exact highlights) and real HTTP round trips.
 
 The round trips start ``app.py`` as a subprocess on a free loopback port, with the real
-model and a seed index built once per test session into pytest's temporary folder, and
-talk to it with ``gradio_client`` exactly as a user's script would.
+model and a copy of the session's seed index (``seed_index`` in conftest.py), and talk to
+it with ``gradio_client`` exactly as a user's script would.
 """
 
 from __future__ import annotations
@@ -99,14 +99,13 @@ class AppServer:
         self._log.close()
 
 
-def seed_index(tmp_path_factory) -> Path:
-    """One seed index per test session (built by app.py's own first start when missing)."""
-    return tmp_path_factory.getbasetemp() / "seed-index"
-
-
-def start_app(tmp_path_factory, name: str, docs: Path = SEEDS, index: Path | None = None) -> AppServer:
+def start_app(tmp_path_factory, name: str, index: Path, docs: Path = SEEDS, copy: bool = True) -> AppServer:
+    """app.py on ``docs`` with a private copy of ``index`` (or ``index`` itself, built if missing)."""
     folder = tmp_path_factory.mktemp(name)
-    return AppServer(index or seed_index(tmp_path_factory), docs, folder / "app.log").wait()
+    if copy:
+        shutil.copytree(index, folder / "index")
+        index = folder / "index"
+    return AppServer(index, docs, folder / "app.log").wait()
 
 
 def client(url: str):
@@ -116,8 +115,8 @@ def client(url: str):
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    server = start_app(tmp_path_factory, "app")
+def app(tmp_path_factory, seed_index):  # seed_index: the session's real-model seed index (conftest.py)
+    server = start_app(tmp_path_factory, "app", seed_index)
     yield server
     server.stop()
 

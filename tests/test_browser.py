@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-try:  # pytest puts tests/ on sys.path (rootdir-relative "prepend" import mode)
-    from test_app import OUT_OF_SCOPE, ROOT, SEEDS, start_app
-except ImportError:  # tests/ made a package
+try:
     from tests.test_app import OUT_OF_SCOPE, ROOT, SEEDS, start_app
+except ImportError:  # tests/ not a package: pytest puts tests/ itself on sys.path
+    from test_app import OUT_OF_SCOPE, ROOT, SEEDS, start_app
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +42,8 @@ def document_text(folder: Path, doc_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def seed_app(tmp_path_factory):
-    server = start_app(tmp_path_factory, "browser-app")
+def seed_app(tmp_path_factory, seed_index):  # seed_index: conftest.py's real-model seed index
+    server = start_app(tmp_path_factory, "browser-app", seed_index)
     yield server
     server.stop()
 
@@ -51,7 +51,7 @@ def seed_app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hostile_app(tmp_path_factory):
     index = tmp_path_factory.mktemp("hostile") / "index"  # app.py builds it on first start
-    server = start_app(tmp_path_factory, "hostile-app", docs=HOSTILE, index=index)
+    server = start_app(tmp_path_factory, "hostile-app", index, docs=HOSTILE, copy=False)
     yield server
     server.stop()
 
@@ -295,11 +295,18 @@ def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_p
     strong = page.locator("#qa-chat strong").evaluate_all("els => els.map(e => e.textContent)")
     assert set(strong) <= {"From the articles:", "The articles don't say.", "Sources"}, strong
 
-    chat_text = page.locator("#qa-chat").inner_text()
+    # Every quote reads in the chat exactly as in the document (line breaks shown as spaces),
+    # and every hostile literal reads in the panel as typed.
+    chat_text = page.locator("#qa-chat").evaluate("e => e.textContent")
     panel_text = page.locator("#qa-sources").evaluate("e => e.textContent")
+    quotes = page.locator("#qa-sources mark").evaluate_all("els => els.map(m => m.textContent)")
+    assert 10 <= len(quotes) <= 20  # two answers of at most 10 quotes
+    for quote in quotes:
+        assert f"“{' '.join(quote.splitlines())}”" in chat_text, quote[:200]
     for literal in LITERALS:
         assert literal in panel_text, literal
-        assert literal.replace("\u202e", "").replace("\u202c", "") in chat_text.replace("\u202e", "").replace("\u202c", ""), literal
+    for literal in LITERALS[:4]:  # the logbook question quotes these sentences (k=10 of 13)
+        assert any(literal in q for q in quotes), literal
     # Invisible direction and zero-width characters are named beside their quote.
     warnings = page.locator("#qa-sources .qa-warn").all_inner_texts()
     assert any("U+202E RIGHT-TO-LEFT OVERRIDE" in w for w in warnings), warnings

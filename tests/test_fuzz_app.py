@@ -13,10 +13,10 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
-try:  # pytest puts tests/ on sys.path (rootdir-relative "prepend" import mode)
-    from test_app import CECOT, SEEDS, client, seed_index, start_app
-except ImportError:  # tests/ made a package
-    from tests.test_app import CECOT, SEEDS, client, seed_index, start_app
+try:
+    from tests.test_app import CECOT, SEEDS, client, start_app
+except ImportError:  # tests/ not a package: pytest puts tests/ itself on sys.path
+    from test_app import CECOT, SEEDS, client, start_app
 
 from qa.settings import MODES, Settings  # noqa: E402
 from qa.web import FAILURE, NO_ANSWER_LEAD, chat, respond  # noqa: E402
@@ -38,12 +38,15 @@ questions = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    from qa.pipeline import ensure_index
+def fuzz_engine(seed_index):
+    """The session's real-model seed index (conftest.py), one torch thread as app.py runs it."""
+    import torch
 
-    # The session's seed index (built here if no app built it yet); the real model.
-    eng, _ = ensure_index(Settings.from_env(index=seed_index(tmp_path_factory), docs=SEEDS))
-    return eng
+    from qa.pipeline import open_engine
+
+    before = torch.get_num_threads()
+    yield open_engine(Settings.from_env(index=seed_index, docs=SEEDS, threads=1))
+    torch.set_num_threads(before)  # torch's thread count is process-wide: give it back
 
 
 def _is_clear(reply: str) -> bool:
@@ -53,8 +56,8 @@ def _is_clear(reply: str) -> bool:
 @pytest.mark.slow
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(question=questions)
-def test_chat_function_always_replies(engine, question):
-    reply = chat(engine, question)
+def test_chat_function_always_replies(fuzz_engine, question):
+    reply = chat(fuzz_engine, question)
     assert _is_clear(reply), reply[:300]
     assert reply != FAILURE
 
@@ -68,8 +71,8 @@ def test_chat_function_always_replies(engine, question):
     doc_ids=st.one_of(st.none(), st.just([]), st.lists(st.sampled_from(["001_38b38ab778929121", "nope", "../x", ""]), max_size=3)),
     history=st.one_of(st.none(), st.just([])),
 )
-def test_ui_step_always_returns_a_well_formed_update(engine, question, k, mode, doc_ids, history):
-    out = respond(engine, question, history, k, mode, doc_ids, None)
+def test_ui_step_always_returns_a_well_formed_update(fuzz_engine, question, k, mode, doc_ids, history):
+    out = respond(fuzz_engine, question, history, k, mode, doc_ids, None)
     chat_history, box, panel, citations, turns = out
     assert [m["role"] for m in chat_history] == ["user", "assistant"]
     reply = chat_history[-1]["content"]
@@ -82,8 +85,8 @@ def test_ui_step_always_returns_a_well_formed_update(engine, question, k, mode, 
 
 
 @pytest.mark.slow
-def test_hostile_questions_through_the_running_app(tmp_path_factory):
-    app = start_app(tmp_path_factory, "fuzz-app")
+def test_hostile_questions_through_the_running_app(tmp_path_factory, seed_index):
+    app = start_app(tmp_path_factory, "fuzz-app", seed_index)
     try:
         api = client(app.url)
         for q in ["", " \n ", "a" * 100_000, "\x00\x07\x1b[2J", "🙂" * 500, "<script>alert(1)</script>",

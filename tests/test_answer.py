@@ -1,0 +1,86 @@
+"""Answers on the seeds with the real model: verbatim, cited, de-duplicated, honest."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer import NO_ANSWER, QuestionError
+from qa.cleaning import near_duplicate, sentence_skip_reason
+from qa.evaluation import load_qa
+
+from .conftest import SEED_QA
+
+pytestmark = pytest.mark.slow
+ITEMS = load_qa(SEED_QA)
+
+
+def doc_text(engine, doc_id: str) -> str:
+    return engine.index.documents[engine.index.doc_index[doc_id]].text
+
+
+def test_cecot_capacity(engine):
+    answer = engine.ask("How many people can CECOT hold?")
+    assert answer.answered
+    top = answer.quotes[0]
+    assert top.doc_id == "001_38b38ab778929121"
+    assert "40,000" in top.text
+    assert top.text == doc_text(engine, top.doc_id)[top.start : top.end]
+    assert top.outlet == "Daily Kos" and top.paragraph == 9
+    assert "paragraph 9" in top.citation()
+
+
+def test_every_quote_is_verbatim_and_never_boilerplate(engine):
+    for item in ITEMS:
+        answer = engine.ask(item.question, k=10)
+        for q in answer.quotes:
+            text = doc_text(engine, q.doc_id)
+            assert q.text == text[q.start : q.end], item.id
+            # Whole sentences: a quote starts and ends on sentence boundaries, never mid-word.
+            assert q.text == q.text.strip()
+            assert q.start == 0 or not text[q.start - 1].isalnum()
+            assert q.end == len(text) or not text[q.end].isalnum()
+            assert not sentence_skip_reason(q.text) or "question" not in sentence_skip_reason(q.text)
+            for marker in ("Leave a reply", "Shopping cart", "chip in", "Let us know", "![](", "originally published"):
+                assert marker not in q.text, (item.id, q.text)
+
+
+def test_repeated_paragraphs_appear_once(engine):
+    # 002 and 004 repeat whole paragraphs; a question about them must not list both copies.
+    for question in (
+        "Do other countries want similar deals to take deportees?",
+        "What does the Trump administration's immigration focus resemble?",
+        "Who from Lawyers for Civil Rights commented on the deals?",
+    ):
+        quotes = engine.ask(question, k=10).quotes
+        for i, a in enumerate(quotes):
+            for b in quotes[i + 1 :]:
+                assert not near_duplicate(a.text, b.text), (question, a.text, b.text)
+
+
+@pytest.mark.parametrize("question", ["Who won the 2022 FIFA World Cup?", "What is a good recipe for banana bread?"])
+def test_out_of_scope_abstains(engine, question):
+    answer = engine.ask(question)
+    assert not answer.answered
+    assert answer.message == NO_ANSWER
+    assert answer.quotes, "the closest passages are still offered"
+
+
+def test_restrict_to_documents(engine):
+    answer = engine.ask("What did Rubio say about Bukele's offer?", doc_ids=["002_993d54546c6b6f49"])
+    assert answer.quotes and all(q.doc_id == "002_993d54546c6b6f49" for q in answer.quotes)
+    with pytest.raises(QuestionError, match="unknown document"):
+        engine.ask("anything", doc_ids=["nope"])
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\x00\x01", "x" * 100_000])
+def test_bad_questions_are_clear_errors(engine, bad):
+    with pytest.raises(QuestionError):
+        engine.ask(bad)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense-chunks", "bm25-chunks", "sentences"])
+def test_every_mode_quotes_verbatim(engine, mode):
+    answer = engine.ask("How many people can CECOT hold?", k=5, mode=mode)
+    assert answer.quotes
+    for q in answer.quotes:
+        assert q.text == doc_text(engine, q.doc_id)[q.start : q.end]

@@ -1,0 +1,139 @@
+"""qa.vectors: exact and approximate vector indexes, recall, save/load, memory-mapped loads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa import vectors as V
+
+D = 32
+ANN_KINDS = ("ivf-sq8", "ivf-flat", "hnsw-sq8")
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    """4000 unit vectors in 80 clusters (embeddings are clustered, not uniform)."""
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((80, D)).astype(np.float32)
+    x = centres[rng.integers(0, 80, 4000)] + 0.6 * rng.standard_normal((4000, D)).astype(np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def queries(data) -> np.ndarray:
+    # Held out: other noise than the tuning probes use (seed 99).
+    return V.probe_queries(data, 150, noise=0.8, seed=99)
+
+
+@pytest.fixture(scope="module")
+def built(data) -> dict:
+    out = {}
+    for kind in ("flat", *ANN_KINDS):
+        info: dict = {}
+        out[kind] = (V.build_vector_index(data, kind, info=info), info)
+    return out
+
+
+def brute_force(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(q @ x.T), axis=1, kind="stable")[:, :k]
+
+
+def test_auto_is_exact_below_the_threshold_and_ivf_above():
+    assert V.choose_kind(10) == "flat"
+    assert V.choose_kind(V.EXACT_MAX) == "flat"
+    assert V.choose_kind(V.EXACT_MAX + 1) == "ivf-sq8"
+    assert V.choose_kind(5, "hnsw-sq8") == "hnsw-sq8"
+    with pytest.raises(ValueError, match="unknown vector index kind"):
+        V.choose_kind(5, "lsh")
+    small = V.build_vector_index(np.eye(8, D, dtype=np.float32))
+    assert V.kind_of(small) == "flat"
+
+
+def test_exact_top_matches_brute_force(data, queries):
+    truth = brute_force(data, queries, 10)
+    found = V.exact_top(data, queries, 10, block=777)  # several blocks, one ragged
+    assert V.recall_at(found, truth) == 1.0
+    assert V.recall_at(truth[:, ::-1], truth) == 1.0  # order within the top does not matter
+    assert V.recall_at(truth[:, :5].repeat(2, axis=1), truth) == 0.5
+
+
+def test_flat_is_exact(built, data, queries):
+    index, _ = built["flat"]
+    _, ids = index.search(queries, 10)
+    assert V.recall_at(ids, brute_force(data, queries, 10)) == 1.0
+    assert V.describe(index)["kind"] == "flat"
+
+
+@pytest.mark.parametrize("kind", ANN_KINDS)
+def test_approximate_kinds_reach_the_recall_target_on_held_out_queries(built, data, queries, kind):
+    index, info = built[kind]
+    _, ids = index.search(queries, 10)
+    assert V.recall_at(ids, brute_force(data, queries, 10)) >= V.TARGET_RECALL
+    record = dict(V.describe(index), **info)
+    assert record["kind"] == kind and record["count"] == len(data) and record["dimension"] == D
+    assert record["tuned_recall_at_10"] >= V.TARGET_RECALL
+    if kind.startswith("ivf"):
+        # Tuned, not degenerate: a search visits only part of the cells.
+        assert 1 <= record["nprobe"] < record["nlist"]
+        assert record["nlist"] == V.default_nlist(len(data))
+
+
+def test_given_parameters_are_kept_not_tuned(data):
+    index = V.build_vector_index(data, "ivf-sq8", nlist=32, nprobe=3)
+    record = V.describe(index)
+    assert (record["nlist"], record["nprobe"]) == (32, 3)
+
+
+@pytest.mark.parametrize("kind", ("flat", *ANN_KINDS))
+@pytest.mark.parametrize("mmap", (True, False))
+def test_save_and_load_round_trip(built, queries, tmp_path, kind, mmap):
+    index, _ = built[kind]
+    path = V.save_vector_index(index, tmp_path / f"{kind}.faiss")
+    assert path.exists() and not list(tmp_path.glob(".*tmp"))
+    loaded = V.load_vector_index(path, mmap=mmap)
+    assert V.describe(loaded) == V.describe(index)  # kind and search parameters survive
+    d1, i1 = index.search(queries, 10)
+    d2, i2 = loaded.search(queries, 10)
+    assert np.array_equal(i1, i2)
+    np.testing.assert_allclose(d1, d2, rtol=0, atol=1e-6)
+
+
+def _mapped(path) -> bool:
+    with open("/proc/self/maps") as f:
+        return any(line.rstrip().endswith(str(path)) for line in f)
+
+
+@pytest.mark.parametrize("kind", ("flat", "ivf-sq8", "ivf-flat"))
+def test_mmap_load_maps_the_file_instead_of_reading_it(built, tmp_path, kind):
+    index, _ = built[kind]
+    mapped_path = V.save_vector_index(index, tmp_path / "mapped.faiss")
+    read_path = V.save_vector_index(index, tmp_path / "read.faiss")
+    mapped = V.load_vector_index(mapped_path, mmap=True)
+    read = V.load_vector_index(read_path, mmap=False)
+    assert _mapped(mapped_path)
+    assert not _mapped(read_path)
+    assert mapped.ntotal == read.ntotal == index.ntotal
+
+
+@pytest.mark.parametrize("kind", ("flat", *ANN_KINDS))
+def test_vectors_of_gives_the_stored_vectors(built, data, tmp_path, kind):
+    index, _ = built[kind]
+    ids = np.array([0, 17, 3999, 17])
+    exact = kind in ("flat", "ivf-flat")
+    for candidate in (index, V.load_vector_index(V.save_vector_index(index, tmp_path / "v.faiss"))):
+        got = V.vectors_of(candidate, ids)
+        assert got.shape == (4, D) and got.dtype == np.float32
+        np.testing.assert_allclose(got, data[ids], rtol=0, atol=0 if exact else 0.02)
+    assert V.vectors_of(index, []).shape == (0, D)
+    if kind != "flat":
+        with pytest.raises(IndexError):
+            V.vectors_of(index, [len(data)])
+
+
+def test_probe_queries_are_near_but_not_on_the_data(data):
+    q = V.probe_queries(data, 50, noise=0.5)
+    assert q.shape == (50, D)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+    best = (q @ data.T).max(axis=1)
+    assert np.all(best < 0.9999) and np.median(best) > 0.8
