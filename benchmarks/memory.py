@@ -12,8 +12,7 @@ heap, anonymous memory), and stops the app.  Target: VmHWM ≤ 700 MB.
 
 Variants: ``app`` — ``app.py`` exactly; ``app+onnx`` — the same with
 ``qa.pipeline.load_embedder`` given the index folder (the integration of issue 5: the
-ONNX query encoder, no torch) and ``QA_THREADS=1`` (so app.py does not import torch to
-set its thread count).
+ONNX query encoder, no torch).  Once the integration is applied both are the same.
 """
 
 from __future__ import annotations
@@ -89,7 +88,6 @@ def run_variant(variant: str, index: Path, port: int, qs: list[str], timeout: fl
     if variant == "app":
         cmd = [sys.executable, str(ROOT / "app.py"), *args]
     else:
-        env["QA_THREADS"] = "1"
         cmd = [sys.executable, "-c", PATCHED.format(index=str(index), app=str(ROOT / "app.py")), *args]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -58,7 +58,7 @@ def main() -> int:
         rows = compare(engine, items, progress=sys.stderr.isatty())
         plot(rows, args.plots / f"quality-{name}.png", title=f"{name}: {len(items)} questions")
         out["sets"][name] = rows
-        print(f"\n## {name} ({len(items)} questions; `python -m qa eval {qa_file.relative_to(ROOT.parent) if qa_file.is_relative_to(ROOT.parent) else qa_file} --compare`)\n")
+        print(f"\n## {name} ({len(items)} questions; `python -m qa eval {os.path.relpath(qa_file, ROOT)} --compare`)\n")
         print(format_table(rows))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")

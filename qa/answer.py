@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 
 import numpy as np
 
-from .cleaning import near_duplicate
+from .cleaning import near_duplicate_words, word_set
 from .data import Answer, Quote
 from .index import Index
 from .retrieval import Retriever, Signals
-from .scoring import FEATURES, Scorer, answer_type_match, novelty, question_type, unit_matrix
+from .scoring import (
+    FEATURES,
+    Scorer,
+    answer_type_score,
+    novelty_score,
+    question_type,
+    question_words,
+    sentence_terms,
+    unit_matrix,
+)
 from .settings import Settings
 
 NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
@@ -48,6 +58,9 @@ class Engine:
         self.settings = settings or Settings()
         self.scorer = scorer or Scorer.load()
         self.retriever = Retriever(index, embedder)
+        # Question-independent words and answer-type items of each sentence, computed on
+        # first use (regexes over the candidates' text were most of the quote-selection time).
+        self.sentence_terms = lru_cache(maxsize=1 << 18)(lambda sid: sentence_terms(index.text(index.sentences, sid)))
 
     # ------------------------------------------------------------ public
 
@@ -121,14 +134,15 @@ class Engine:
     def _take(self, ranked: list[tuple[int, int, int, float]], k: int) -> list[Quote]:
         """The first ``k`` ranked spans that neither overlap nor repeat an earlier one."""
         out: list[Quote] = []
+        taken: list[frozenset[str]] = []  # the chosen quotes' words, normalised once
         for doc, start, end, score in ranked:
-            text = self.index.documents[doc].text[start:end]
-            if any(
-                (q.doc_id == self.index.documents[doc].doc_id and start < q.end and q.start < end)
-                or near_duplicate(text, q.text)
-                for q in out
-            ):
+            doc_id = self.index.documents[doc].doc_id
+            if any(q.doc_id == doc_id and start < q.end and q.start < end for q in out):
                 continue
+            words = word_set(self.index.documents[doc].text[start:end])
+            if any(near_duplicate_words(words, w) for w in taken):
+                continue
+            taken.append(words)
             out.append(self._quote(doc, start, end, score))
             if len(out) == k:
                 break
@@ -185,14 +199,24 @@ class Engine:
             if not same.any():
                 continue
             ids = other[same]
-            nb_dense[same] = np.maximum(nb_dense[same], r.sentence_matrix[ids] @ sig.query_vector)
-            nb_present = r.term_presence(sig, ids)
+            # Most neighbours are candidates already: reuse their cosine and terms.
+            at = np.minimum(np.searchsorted(cand, ids), len(cand) - 1)
+            known = cand[at] == ids
+            ids_dense = np.empty(len(ids))
+            nb_present = np.empty((len(ids), present.shape[1]), dtype=bool)
+            ids_dense[known], nb_present[known] = dense[at[known]], present[at[known]]
+            if not known.all():
+                rest = ids[~known]
+                ids_dense[~known] = r.sentence_matrix[rest] @ sig.query_vector
+                nb_present[~known] = r.term_presence(sig, rest)
+            nb_dense[same] = np.maximum(nb_dense[same], ids_dense)
             nb_cov[same] = np.maximum(nb_cov[same], r.coverage(sig, nb_present))
             nb_bm25[same] = np.maximum(nb_bm25[same], rel_bm25[ids])
             window[same] |= nb_present
         nb_dense = np.where(nb_dense < 0, 0.0, nb_dense)
         qtype = question_type(question)
-        texts = [self.index.text(table, int(c)) for c in cand]
+        asked = question_words(question)
+        terms = [self.sentence_terms(int(c)) for c in cand]
         feats = {
             "sentence_dense": dense,
             "chunk_dense": sig.chunk_dense[table[cand, 4]],
@@ -204,10 +228,10 @@ class Engine:
             "neighbour_coverage": nb_cov,
             "neighbour_bm25": nb_bm25,
             "window_coverage": r.coverage(sig, window),
-            "answer_type": (types := np.array([answer_type_match(qtype, question, t) for t in texts])),
+            "answer_type": (types := np.array([answer_type_score(qtype, asked, t) for t in terms])),
             "type_missing": (types == 0).astype(np.float64),
-            "novelty": np.array([novelty(question, t) for t in texts]),
-            "short": np.array([len(t) < 60 for t in texts], dtype=np.float64),
+            "novelty": np.array([novelty_score(asked, t) for t in terms]),
+            "short": ((table[cand, 2] - table[cand, 1]) < 60).astype(np.float64),
         }
         return cand, feats
 

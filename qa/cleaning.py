@@ -95,9 +95,18 @@ def sentence_skip_reason(text: str) -> str:
     return ""
 
 
+def word_set(text: str) -> frozenset[str]:
+    """The normalised words of ``text`` (what :func:`near_duplicate` compares)."""
+    return frozenset(normalise(text).split())
+
+
 def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
     """True when two passages share most of their words (same fact, repeated)."""
-    wa, wb = set(normalise(a).split()), set(normalise(b).split())
+    return near_duplicate_words(word_set(a), word_set(b), threshold)
+
+
+def near_duplicate_words(wa: frozenset[str], wb: frozenset[str], threshold: float = 0.8) -> bool:
+    """:func:`near_duplicate` on precomputed :func:`word_set` s."""
     if not wa or not wb:
         return False
     return len(wa & wb) / min(len(wa), len(wb)) >= threshold and len(wa & wb) / max(len(wa), len(wb)) >= 0.6

@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding every document")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    sp.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="where passages are embedded: this process (default) or a Ray cluster (needs requirements-ray.txt)",
+    )
+    sp.add_argument(
+        "--ray-address", metavar="ADDRESS",
+        help="with --engine ray: an existing cluster (HOST:6379 or ray://HOST:10001); default: a private Ray on 127.0.0.1",
+    )
 
     sp = sub.add_parser("ask", help="answer a question (or one per line from stdin)")
     sp.add_argument("question", nargs="?", help="the question; omit to read one per line from stdin")
@@ -140,7 +148,14 @@ def cmd_index(args) -> int:
     from .index import build_and_save
 
     settings = _settings(args)
-    index, seconds = build_and_save(settings, progress=not args.quiet and sys.stderr.isatty(), full=args.full)
+    embedder = None
+    if args.engine == "ray":
+        from .distributed import RayEmbedder, work_dir
+
+        embedder = RayEmbedder(settings.model, settings.threads, address=args.ray_address, folder=work_dir(settings.index))
+    elif args.ray_address:
+        raise UsageError("--ray-address needs --engine ray")
+    index, seconds = build_and_save(settings, embedder, progress=not args.quiet and sys.stderr.isatty(), full=args.full)
     summary = index_summary(index, settings, seconds)
     for skipped in summary["skipped"]:
         print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)

@@ -3,46 +3,55 @@
 Only the embedding moves.  Reading, cleaning and chunking stay in the driver exactly as
 for the local engine, and so do the tables, BM25 and FAISS: :class:`RayEmbedder` has the
 interface of the :mod:`qa.embedding` embedders (``name``, ``dimension``,
-``encode(texts, batch_size)``), so :func:`qa.index.build` uses it like any other and
+``encode(texts, batch_size)``), so :func:`qa.index.build` uses it like any other, and
 the index it saves is the one the local engine saves (same chunk ids and offsets,
-vectors equal within float rounding, same answers).
+vectors equal within float rounding, same answers; tests/test_ray.py checks).
 
 How the texts travel:
 
-* The driver cuts the texts into the batches the local engine would use (longest first,
-  ``batch_size`` per batch: :func:`qa.index.encode_sorted`) and hands them to Ray Data
-  as one block per batch, each row carrying its position (``row``).
-* ``map_batches`` runs :class:`EmbedBatch`, a callable class, on an actor pool
-  (``concurrency`` actors, each loading the model once, ``num_cpus`` cores each).
-* The driver gathers the output blocks as they finish, puts each vector in its row (the
-  output order is never relied on) and checks that every row came back exactly once.
+* The driver cuts the texts into the batches the local engine uses (longest first,
+  ``batch_size`` per batch, as :func:`qa.index.encode_sorted`) and gives them to Ray Data
+  as one Arrow block per batch, each row carrying its position (``row``).
+* ``map_batches`` runs :class:`EmbedBatch`, a callable class, on a fixed-size actor pool
+  (``ActorPoolStrategy(size=N)``; each actor loads the model once and uses ``threads``
+  cores).
+* The driver gathers the output blocks as they finish (a progress bar counts them),
+  puts each vector in its row (the output order is never relied on) and checks that
+  every row came back exactly once.
 
-Failures: an actor that dies is restarted by Ray (``max_restarts``) and its batch sent
-again (``max_task_retries``); a batch whose code raises is tried again as well
-(``DataContext.actor_task_retry_on_errors``).  When the retries run out the build
-stops with one line (:class:`RayEngineError`) and, as with any failed build, the index
-on disk is left as it was (:func:`qa.index.save` only swaps in a complete folder).
+Failures: an actor whose process dies is restarted by Ray (``max_restarts``) and its
+batch sent again (``max_task_retries``); a batch whose code raises is tried again too
+(``DataContext.actor_task_retry_on_errors``).  When the retries run out, the build stops
+with one line (:class:`RayEngineError`) and, as with any failed build, the index on disk
+is left as it was (:func:`qa.index.save` only ever swaps in a complete folder).
 
 Where Ray runs:
 
 * no address: a private Ray instance on this machine, bound to 127.0.0.1 only (no
-  dashboard, usage stats off), with its temporary files under the index's work folder
-  (``<index parent>/.<index name>.ray/``), shut down and removed afterwards;
-* ``ray://HOST:10001`` (Ray Client) or ``HOST:6379`` (the head's GCS, from a node of the
-  cluster): an existing cluster.  The ``qa`` package travels with the job
-  (``runtime_env["py_modules"]``); every node needs the project's requirements installed
-  (the bundled model is one of them).  The cluster is left running.
+  dashboard, usage stats off, no token auth between its own processes), with its files
+  under the index's work folder (``<index parent>/.<index name>.ray/``, see
+  :func:`work_dir`).  It is shut down afterwards and its folder removed, unless the
+  build failed: the folder then holds Ray's logs, and the error line says where.
+* ``ray://HOST:10001`` (Ray Client) or ``HOST:6379`` (the head's GCS, from a machine of
+  the cluster): an existing cluster.  The ``qa`` package travels with the job
+  (``runtime_env["py_modules"]``); every node needs the project's requirements and this
+  extra installed (the bundled model is a package, so that installs it too).  The
+  cluster keeps running afterwards.
 
-Ray is an optional extra (``pip install -r requirements-ray.txt``); nothing here imports
-it until a Ray build starts.
+Ray is an optional extra (``pip install -r requirements-ray.txt``); nothing imports it
+until a Ray build starts, and without it ``--engine ray`` fails with :data:`RAY_HINT`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import math
 import os
+import re
 import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,37 +64,38 @@ from .embedding import ModelError, resolve_model
 ENGINES = ("local", "ray")
 RAY_HINT = "install the Ray extra: pip install -r requirements-ray.txt"
 
-# Ray's own switches for a private instance: no phoning home, no token auth between our
-# own processes, and (checked on these machines with `ss`) listen on loopback only.
+# A private instance: no phoning home, no token auth between our own processes, and the
+# node's address is 127.0.0.1, so every Ray server listens on loopback only (checked with
+# `ss` on these machines; tests/test_ray.py checks it too).
 LOCAL_RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
-# What every Ray worker needs to load the model the way the local engine does.
+# What every worker needs to load the model the way the local engine does: from disk.
 WORKER_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
-# Retries: an actor that dies is restarted up to MAX_RESTARTS times, and a batch is tried
-# up to 1 + MAX_TASK_RETRIES times (also when its code raises).
+# An actor that dies is restarted up to MAX_RESTARTS times; a batch is tried up to
+# 1 + MAX_TASK_RETRIES times (also when its code raises).  Ray Data's own defaults are
+# unbounded, which turns a batch that always kills its worker into a build that never ends.
 MAX_RESTARTS = 3
 MAX_TASK_RETRIES = 3
-# Unix socket paths (Ray puts its sockets under the temporary folder) are limited to 107 bytes.
+# Ray puts Unix sockets under its folder; their paths are limited to 107 bytes.
 _SOCKET_PATH_MAX = 107
-_SOCKET_SUFFIX = len("/session_2025-01-01_00-00-00_000000_1234567/sockets/plasma_store")
+_SOCKET_SUFFIX = len("/session_2026-01-01_00-00-00_000000_1234567/sockets/plasma_store")
+DRIVER_LOG = "ray-driver.log"
 
 
 class RayEngineError(ModelError):
     """Embedding on Ray is impossible or failed (one line).  A :class:`ModelError`, so
-    whatever handles a model that cannot embed handles this too."""
+    whatever reports a model that cannot embed (the CLI: one line, exit 1) reports this."""
 
 
 def ray_installed() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("ray") is not None
 
 
@@ -100,8 +110,7 @@ def require_ray():
 
 
 def work_dir(index: Path) -> Path:
-    """Where a private Ray instance keeps its files while ``index`` is built:
-    ``<index parent>/.<index name>.ray``."""
+    """Where a Ray build of ``index`` keeps its files: ``<index parent>/.<index name>.ray``."""
     index = Path(index).absolute()
     return index.parent / f".{index.name}.ray"
 
@@ -113,10 +122,12 @@ class EmbedBatch:
     """One actor of the pool: loads the model once, then embeds batch after batch.
 
     A batch is ``{"row": int64[n], "text": str[n]}``; the answer is
-    ``{"row": int64[n], "vector": float32[n, dimension]}`` (unit rows).  ``fault`` is for
-    tests: ``{"marker": FILE, "times": N, "how": "raise" | "exit"}`` makes the first N
-    batches (counted across restarts in FILE; N < 0: every batch) raise, or kill the
-    actor's process."""
+    ``{"row": int64[n], "vector": float32[n, dimension]}`` (unit rows), encoded exactly as
+    :func:`qa.index.encode_sorted` encodes one batch.
+
+    ``fault`` is for tests: ``{"marker": FILE, "times": N, "how": "raise" | "exit"}``
+    makes the first N batches (counted in FILE, so across restarts; N < 0: every batch)
+    raise, or end the actor's process on the spot."""
 
     def __init__(self, model: str, threads: int = 1, fault: dict | None = None) -> None:
         for key, value in WORKER_ENV.items():
@@ -134,7 +145,7 @@ class EmbedBatch:
             return
         marker.write_text(str(done + 1))
         if self.fault.get("how") == "exit":
-            os._exit(1)  # a worker that dies: no exception, no cleanup
+            os._exit(1)  # a worker that dies: no exception, no clean-up
         raise RuntimeError(f"injected fault {done + 1}")
 
     def __call__(self, batch: dict) -> dict:
@@ -146,10 +157,6 @@ class EmbedBatch:
 
 
 # ---------------------------------------------------------------- a Ray session
-
-
-def _short_enough(temp_dir: Path) -> bool:
-    return len(str(temp_dir)) + _SOCKET_SUFFIX <= _SOCKET_PATH_MAX
 
 
 @contextmanager
@@ -170,42 +177,86 @@ def _environment(forced: dict, defaults: dict) -> Iterator[None]:
 
 
 @contextmanager
-def _quiet_ray_logs() -> Iterator[None]:
-    """Ray Data's INFO lines and warnings stay out of the CLI's stderr (errors still
-    come through, as exceptions)."""
+def _quiet_ray(log: Path | None) -> Iterator[None]:
+    """Keep Ray's chatter off the CLI's stderr while it runs: Ray Data's console lines,
+    Python warnings, and what the cluster relays to the driver (a worker died, a task is
+    retried, with tracebacks) go to ``log`` instead.  Failures still arrive as exceptions,
+    which :class:`RayEmbedder` turns into one line."""
     import logging
     import warnings
 
-    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
+    import ray._private.worker as ray_worker
+
+    handlers = [h for h in logging.getLogger("ray.data").handlers if not isinstance(h, logging.FileHandler)]
+    levels = [h.level for h in handlers]
+    for handler in handlers:
+        handler.setLevel(logging.CRITICAL + 1)
+    relay = getattr(ray_worker, "print_to_stdstream", None)
+
+    def to_log(data, *args, **kwargs) -> None:
+        if log is None:
+            return
+        try:
+            with open(log, "a", encoding="utf-8") as out:
+                for line in data.get("lines", []):
+                    out.write(f"({data.get('pid', '')}) {line}\n")
+        except OSError:
+            pass
+
+    if relay is not None:
+        ray_worker.print_to_stdstream = to_log
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+        if relay is not None:
+            ray_worker.print_to_stdstream = relay
+        for handler, level in zip(handlers, levels):
+            handler.setLevel(level)
+
+
+def _socket_safe(folder: Path) -> Path:
+    """``folder``, or when its path is too long for Ray's Unix sockets, a short link to
+    it in the system's temporary folder (the files stay in ``folder``)."""
+    if len(str(folder)) + _SOCKET_SUFFIX <= _SOCKET_PATH_MAX:
+        return folder
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    link = Path(tempfile.gettempdir()) / f"qa-ray-{digest}"
+    if len(str(link)) + _SOCKET_SUFFIX > _SOCKET_PATH_MAX:
+        raise RayEngineError(f"{folder}: path too long for Ray's sockets, and so is {link}")
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and Path(os.readlink(link)) == folder:
+            return link
+        link.unlink()
+    link.symlink_to(folder, target_is_directory=True)
+    return link
+
+
+def _remove_work(folder: Path, link: Path) -> None:
+    if link != folder and link.is_symlink():
+        link.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
-def ray_session(address: str | None = None, temp_dir: Path | None = None, num_cpus: int | None = None) -> Iterator:
-    """Ray, initialised for one build and shut down after it.
+def ray_session(address: str | None = None, folder: Path | None = None, num_cpus: int | None = None) -> Iterator:
+    """Ray, initialised for one job and shut down after it.
 
     With ``address``: connect to that cluster (``ray://...`` or ``host:port``), shipping
     the ``qa`` package to its workers; the cluster keeps running.  Without: start a
-    private instance bound to 127.0.0.1 with its files in ``temp_dir`` (removed
-    afterwards unless the build failed: then they hold Ray's logs).  If this process
-    already has Ray initialised, that session is used and left alone."""
+    private instance bound to 127.0.0.1 with its files in ``folder`` (removed afterwards
+    unless the job failed).  Ray's relayed messages go to ``folder``/:data:`DRIVER_LOG`.
+    If this process already has Ray initialised, that session is used and left alone."""
     if not ray_installed():
         raise RayEngineError(RAY_HINT)
     local = not address
-    # Set before Ray is imported: some of it is read at import time (ENABLE_RAY_CLUSTER).
-    # RAY_BACKEND_LOG_LEVEL=fatal (unless set) keeps Ray's C++ warnings off the
-    # driver's stderr; failures still arrive as exceptions.
+    if local and folder is None:
+        raise RayEngineError("a local Ray instance needs a folder for its files")
+    folder = Path(folder).absolute() if folder is not None else None
+    # Set before Ray is imported where possible: some of it is read at import time.
     forced = dict(LOCAL_RAY_ENV) if local else {"RAY_USAGE_STATS_ENABLED": "0"}
-    with _environment(forced, {**WORKER_ENV, "RAY_BACKEND_LOG_LEVEL": "fatal"}), _quiet_ray_logs():
+    with _environment(forced, WORKER_ENV):
         ray = require_ray()
         if ray.is_initialized():
             yield ray
@@ -214,78 +265,102 @@ def ray_session(address: str | None = None, temp_dir: Path | None = None, num_cp
 
         cluster_flag = ray_constants.ENABLE_RAY_CLUSTER
         if local:
-            # False: the node's address is 127.0.0.1 and every Ray server listens there only
-            # (needed when Ray was imported before the variable was set).
+            # False: the node's address is 127.0.0.1 and every Ray server listens there
+            # only (also when Ray was imported before the variable above was set).
             ray_constants.ENABLE_RAY_CLUSTER = False
+        link = folder
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
         runtime_env = {"env_vars": dict(WORKER_ENV)}
         common = {"logging_level": "ERROR", "log_to_driver": False}
         failed = False
         try:
-            try:
-                if not local:
-                    runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
-                    ray.init(address=address, runtime_env=runtime_env, **common)
-                else:
-                    if temp_dir is None:
-                        raise RayEngineError("a local Ray instance needs a folder for its files")
-                    temp_dir = Path(temp_dir).absolute()
-                    if not _short_enough(temp_dir):
-                        raise RayEngineError(
-                            f"{temp_dir}: path too long for Ray's sockets (at most "
-                            f"{_SOCKET_PATH_MAX - _SOCKET_SUFFIX} characters); use an index folder with a shorter path"
-                        )
-                    temp_dir.mkdir(parents=True, exist_ok=True)
-                    # Workers on this machine import qa from this very checkout.
-                    here = str(Path(__file__).resolve().parents[1])
-                    runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(
-                        p for p in (here, os.environ.get("PYTHONPATH", "")) if p
-                    )
-                    ray.init(
-                        num_cpus=num_cpus,
-                        include_dashboard=False,
-                        runtime_env=runtime_env,
-                        _temp_dir=str(temp_dir),
-                        _node_ip_address="127.0.0.1",
-                        **common,
-                    )
-            except RayEngineError:
-                raise
-            except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ... from ray.init
-                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-                raise RayEngineError(f"cannot start or reach {where}: {_first_line(exc)}") from None
-            try:
-                yield ray
-            except BaseException:
-                failed = True
-                raise
+            with _quiet_ray(folder / DRIVER_LOG if folder is not None else None):
+                try:
+                    try:
+                        if not local:
+                            runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
+                            ray.init(address=address, runtime_env=runtime_env, **common)
+                        else:
+                            link = _socket_safe(folder)
+                            # Workers on this machine import qa from this very checkout.
+                            here = str(Path(__file__).resolve().parents[1])
+                            runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(
+                                p for p in (here, os.environ.get("PYTHONPATH", "")) if p
+                            )
+                            ray.init(
+                                num_cpus=num_cpus,
+                                include_dashboard=False,
+                                runtime_env=runtime_env,
+                                _temp_dir=str(link),
+                                _node_ip_address="127.0.0.1",
+                                **common,
+                            )
+                    except RayEngineError:
+                        raise
+                    except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ... from ray.init
+                        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+                        raise RayEngineError(f"cannot start or reach {where}: {error_line(exc)}") from None
+                    yield ray
+                finally:
+                    if ray.is_initialized():
+                        ray.shutdown()
+        except BaseException:
+            failed = True
+            raise
         finally:
-            if ray.is_initialized():
-                ray.shutdown()
             ray_constants.ENABLE_RAY_CLUSTER = cluster_flag
-            if local and temp_dir is not None and not failed:
-                shutil.rmtree(temp_dir, ignore_errors=True)
+            if folder is not None and not failed:
+                if local:
+                    _remove_work(folder, link)
+                else:
+                    (folder / DRIVER_LOG).unlink(missing_ok=True)
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        pass
 
 
-def _first_line(exc: BaseException) -> str:
-    """The most telling single line of a (possibly wrapped) Ray exception."""
-    seen = set()
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Timeout)): (.+)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def error_line(exc: BaseException, limit: int = 300) -> str:
+    """One line saying what went wrong in a (possibly wrapped) Ray exception: the
+    original error of the user code when the traceback holds one ("RuntimeError: ..."),
+    else Ray's own."""
+    texts, seen = [], set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        cause = getattr(exc, "cause", None) or exc.__cause__
-        if cause is None or cause is exc:
-            break
-        exc = cause
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = next((line for line in reversed(lines) if not line.startswith(("File ", "^", "~"))), "") if lines else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        texts.append((type(exc).__name__, _ANSI.sub("", str(exc))))
+        nxt = getattr(exc, "cause", None)
+        exc = nxt if isinstance(nxt, BaseException) else exc.__cause__
+    found = []
+    for _, text in texts:
+        for line in text.splitlines():
+            match = _ERROR_LINE.match(line.strip())
+            if match:
+                found.append((match.group(1), match.group(2)))
+    ours = [f for f in found if not f[0].startswith("ray.")]
+    if ours or found:
+        name, message = (ours or found)[0]
+        line = f"{name.rsplit('.', 1)[-1]}: {message.strip()}"
+    else:
+        name, text = texts[0] if texts else ("Error", "")
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        line = f"{name}: {first}" if first else name
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------- the embedder
 
 
 def _dimension_on_disk(model: str) -> int | None:
-    """The output dimension of a sentence-transformers model folder, read from its
-    configuration (no torch); None when it cannot be told."""
+    """The output dimension of ``model`` read from its configuration files (no torch);
+    None when they do not say."""
+    match = re.fullmatch(r"hash-(\d+)", model)
+    if match:
+        return int(match.group(1))
     try:
         folder = Path(resolve_model(model))
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
@@ -294,7 +369,7 @@ def _dimension_on_disk(model: str) -> int | None:
     for module in reversed(modules):
         try:
             config = json.loads((folder / module.get("path", "") / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             continue
         for key in ("out_features", "word_embedding_dimension"):
             if isinstance(config.get(key), int):
@@ -305,14 +380,15 @@ def _dimension_on_disk(model: str) -> int | None:
 class RayEmbedder:
     """An embedder whose :meth:`encode` runs on a Ray actor pool.
 
-    ``model``, ``threads``: as for :func:`qa.embedding.load_embedder` (``threads`` are
-    torch threads per actor; 0 means one).  ``address``: an existing cluster, else a
-    private local instance with its files in ``temp_dir``.  ``concurrency``: actors (default:
-    the cluster's CPUs divided by the CPUs per actor, at most one per batch).
-    ``fault``: see :class:`EmbedBatch` (tests only).
+    ``model``, ``threads``: as for :func:`qa.embedding.load_embedder`; ``threads`` are the
+    torch threads (and Ray CPUs) of each actor, 0 meaning 1.  ``address``: an existing
+    cluster; without it a private local instance keeps its files in ``folder``
+    (:func:`work_dir` of the index).  ``concurrency``: actors (default: the cluster's CPUs
+    divided by ``threads``, at most one per batch).  ``num_cpus``: CPUs a local instance
+    may use (default: all).  ``fault``: see :class:`EmbedBatch` (tests only).
 
-    Each :meth:`encode` call is one Ray session and one Ray Data job; :func:`qa.index.encode_sorted`
-    hands it every text at once (``bulk``).  ``last_run`` describes the last job."""
+    Each :meth:`encode` is one Ray session and one Ray Data job: :func:`qa.index.encode_sorted`
+    gives it every text at once (``bulk``).  ``last_run`` describes the last job."""
 
     engine = "ray"
     backend = "torch"
@@ -323,17 +399,19 @@ class RayEmbedder:
         model: str,
         threads: int = 0,
         address: str | None = None,
-        temp_dir: Path | None = None,
+        folder: Path | None = None,
         concurrency: int | None = None,
         num_cpus: int | None = None,
         fault: dict | None = None,
     ) -> None:
         if not ray_installed():
             raise RayEngineError(RAY_HINT)
+        if not address and folder is None:
+            raise RayEngineError("a local Ray instance needs a folder for its files")
         self.name = model
         self.threads = max(int(threads or 1), 1)
-        self.address = address
-        self.temp_dir = Path(temp_dir) if temp_dir is not None else None
+        self.address = address or None
+        self.folder = Path(folder) if folder is not None else None
         self.concurrency = concurrency
         self.num_cpus = num_cpus
         self.fault = fault
@@ -344,7 +422,7 @@ class RayEmbedder:
     def dimension(self) -> int:
         if self._dimension is None:
             self._dimension = _dimension_on_disk(self.name)
-        if self._dimension is None:  # a model whose config does not say: ask it, here
+        if self._dimension is None:  # a model whose files do not say: ask it, here
             from .embedding import load_embedder
 
             self._dimension = load_embedder(self.name, 1).dimension
@@ -357,8 +435,8 @@ class RayEmbedder:
         progress: bool | Callable[[int], None] = False,
     ) -> np.ndarray:
         """Unit vectors of ``texts``, row for row, embedded on Ray in the local engine's
-        batches.  ``progress``: a callable told the number of rows of each gathered batch,
-        or True for a tqdm bar on stderr."""
+        batches.  ``progress``: a callable told the number of rows of each gathered
+        batch, or True for a bar on stderr."""
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -366,78 +444,78 @@ class RayEmbedder:
         if progress is True:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(texts), unit="passage", desc="embedding (ray)", leave=False)
+            bar = tqdm(total=len(texts), unit="passage", desc="embedding on Ray", leave=False)
             progress = bar.update
         try:
-            with ray_session(self.address, self.temp_dir, self.num_cpus) as ray:
+            with ray_session(self.address, self.folder, self.num_cpus) as ray:
                 return self._run(ray, texts, max(int(batch_size), 1), progress or None)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _batches(self, texts: list[str], batch_size: int):
-        """The local engine's batches (longest texts first), as Arrow tables with row numbers."""
+    def _blocks(self, texts: list[str], batch_size: int) -> list:
+        """The local engine's batches (longest texts first), one Arrow table each."""
         import pyarrow as pa
 
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        for i in range(0, len(texts), batch_size):
-            rows = order[i : i + batch_size]
-            yield pa.table({"row": pa.array(rows, type=pa.int64()), "text": pa.array([texts[r] for r in rows], type=pa.string())})
+        return [
+            pa.table({"row": pa.array(rows, type=pa.int64()), "text": pa.array([texts[r] for r in rows], type=pa.string())})
+            for rows in (order[i : i + batch_size] for i in range(0, len(texts), batch_size))
+        ]
 
     def _run(self, ray, texts: list[str], batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
-        from ray.data import DataContext
+        from ray.data import ActorPoolStrategy, DataContext
 
         started = time.perf_counter()
         n_batches = math.ceil(len(texts) / batch_size)
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        actors = self.concurrency or max(1, cpus // self.threads)
-        actors = max(1, min(actors, n_batches))
+        actors = max(1, min(self.concurrency or max(1, cpus // self.threads), n_batches))
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
 
         context = DataContext.get_current()
-        saved = {
-            k: getattr(context, k)
-            for k in ("actor_task_retry_on_errors", "enable_progress_bars", "print_on_execution_start", "enable_auto_log_stats")
+        changes = {
+            "actor_task_retry_on_errors": True,  # a batch whose code raises is tried again
+            "enable_progress_bars": False,  # the bar here counts gathered rows instead
+            "print_on_execution_start": False,
+            "enable_auto_log_stats": False,
         }
-        context.actor_task_retry_on_errors = True
-        context.enable_progress_bars = False  # our own bar counts gathered rows
-        context.print_on_execution_start = False
-        context.enable_auto_log_stats = False
+        saved = {k: getattr(context, k) for k in changes}
+        for key, value in changes.items():
+            setattr(context, key, value)
         out: np.ndarray | None = None
         seen = np.zeros(len(texts), dtype=np.int64)
         try:
-            dataset = ray.data.from_arrow(list(self._batches(texts, batch_size))).map_batches(
+            dataset = ray.data.from_arrow(self._blocks(texts, batch_size)).map_batches(
                 EmbedBatch,
                 fn_constructor_kwargs={"model": self.name, "threads": self.threads, "fault": self.fault},
                 batch_size=batch_size,
                 batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=actors),
+                compute=ActorPoolStrategy(size=actors),
                 num_cpus=self.threads,
                 max_restarts=MAX_RESTARTS,
                 max_task_retries=MAX_TASK_RETRIES,
             )
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                rows, vectors = np.asarray(batch["row"], dtype=np.int64), np.asarray(batch["vector"], dtype=np.float32)
+                rows = np.asarray(batch["row"], dtype=np.int64)
+                vectors = np.asarray(batch["vector"], dtype=np.float32)
                 if out is None:
                     out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
                 out[rows] = vectors
                 np.add.at(seen, rows, 1)
                 if progress:
                     progress(len(rows))
-        except RayEngineError:
-            raise
         except Exception as exc:
-            logs = f" (Ray's logs: {self.temp_dir})" if not self.address and self.temp_dir else ""
+            logs = f"; Ray's logs are in {self.folder}" if self.folder is not None else ""
             raise RayEngineError(
-                f"embedding on Ray failed (batches are retried {MAX_TASK_RETRIES} times, actors restarted "
-                f"{MAX_RESTARTS} times): {_first_line(exc)}{logs}"
+                f"embedding on Ray failed (each batch tried {1 + MAX_TASK_RETRIES} times, each actor restarted "
+                f"up to {MAX_RESTARTS} times): {error_line(exc)}{logs}"
             ) from None
         finally:
             for key, value in saved.items():
                 setattr(context, key, value)
         if out is None or not (seen == 1).all():
-            missing, twice = int((seen == 0).sum()), int((seen > 1).sum())
-            raise RayEngineError(f"embedding on Ray returned a wrong set of rows ({missing} missing, {twice} repeated)")
+            missing, repeated = int((seen == 0).sum()), int((seen > 1).sum())
+            raise RayEngineError(f"embedding on Ray returned a wrong set of rows ({missing} missing, {repeated} repeated)")
         self._dimension = int(out.shape[1])
         self.last_run = {
             "passages": len(texts),

@@ -48,7 +48,7 @@ from . import __version__
 from .chunking import layout
 from .corpus import CATALOG, corpus_fingerprints, scan
 from .data import Document
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, load_embedder, save_query_encoder
 from .settings import Settings
 
 FORMAT = "qa-index"
@@ -118,6 +118,9 @@ class Index:
     path: Path | None = None
     # What the build that made this index did (see :func:`build`); not saved except in the manifest.
     build_info: dict = field(default_factory=dict)
+    # The embedder that encoded this build's passages (not saved): save() exports its
+    # model as the ONNX query encoder (None: reuse the export already in the folder).
+    encoder: object | None = None
 
     @property
     def model(self) -> str:
@@ -178,6 +181,8 @@ def _tables(documents: list[Document], settings: Settings):
 
 def encode_sorted(embedder: Embedder, texts: list[str], batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
     """Encode in length-sorted batches (less padding), reporting progress per batch."""
+    if getattr(embedder, "bulk", False):  # qa.distributed.RayEmbedder: one Ray job, these same batches
+        return embedder.encode(texts, batch_size=batch_size, progress=progress)
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     for i in range(0, len(texts), batch_size):
@@ -319,6 +324,7 @@ def build(
         "reembedded_documents": len(reembedded),
         "encoded_passages": len(missing),
         "reused_passages": len(dict.fromkeys(all_texts)) - len(missing),
+        "engine": getattr(embedder, "engine", "local") if missing else None,  # what embedded (qa.distributed)
     }
 
     stemmer = _stemmer()
@@ -367,6 +373,7 @@ def build(
         bm25_sentences=_bm25(sentence_texts, stemmer),
         bm25_chunks=_bm25(chunk_texts, stemmer),
         build_info=build_info,
+        encoder=embedder,
     )
 
 
@@ -426,7 +433,11 @@ def save(index: Index, target: Path) -> Path:
             faiss.write_index(vectors, str(tmp / name))
         for name, bm25 in zip(BM25_DIRS, (index.bm25_sentences, index.bm25_chunks)):
             bm25.save(str(tmp / name), show_progress=False)
+        # The ONNX query encoder (query-encoder.onnx, tokenizer.json, query-encoder.json).
+        encoder = save_query_encoder(tmp, index.model, embedder=index.encoder, previous=locate(target))
         manifest = dict(index.manifest, files=_file_sizes(tmp))
+        if encoder is not None:
+            manifest["query_encoder"] = {k: encoder[k] for k in ("model", "files", "sha256", "opset", "max_seq_length", "check") if k in encoder}
         if (target / "README.md").is_file():  # the repository's note about index/ stays put
             shutil.copy2(target / "README.md", tmp / "README.md")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -31,7 +31,8 @@ def open_engine(
     """
     index = index_mod.load(settings.index)
     index_mod.check(index, settings, docs=docs, model=model)
-    embedder = embedder or load_embedder(index.model, settings.threads)
+    # The ONNX query encoder saved in the index folder when there is one: no torch import.
+    embedder = embedder or load_embedder(index.model, settings.threads, onnx_dir=index.path)
     if embedder.dimension != index.manifest["model"]["dimension"]:
         raise IndexProblem(f"{settings.index}/ has {index.manifest['model']['dimension']}-d vectors but the model gives {embedder.dimension}-d")
     return Engine(index, embedder, settings, scorer)
@@ -52,5 +53,5 @@ def ensure_index(settings: Settings, embedder: Embedder | None = None, progress:
     except IndexProblem as exc:
         index, _ = build_index(settings, embedder, progress)
         action = f"rebuilt: {exc}"
-    embedder = embedder or load_embedder(index.model, settings.threads)
+    embedder = embedder or load_embedder(index.model, settings.threads, onnx_dir=index.path)
     return Engine(index, embedder, settings), action

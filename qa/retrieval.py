@@ -106,7 +106,11 @@ class Retriever:
         scores = self.index.bm25_sentences.scores
         indices, indptr = scores["indices"], scores["indptr"]
         for j, t in enumerate(sig.query_terms):
-            present[:, j] = np.isin(sentence_ids, indices[indptr[t] : indptr[t + 1]])
+            # A term's postings are sorted sentence ids: a binary search beats np.isin's sort.
+            postings = indices[indptr[t] : indptr[t + 1]]
+            if len(postings):
+                at = np.minimum(np.searchsorted(postings, sentence_ids), len(postings) - 1)
+                present[:, j] = postings[at] == sentence_ids
         return present
 
     def coverage(self, sig: Signals, present: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -58,24 +59,52 @@ def question_type(question: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class SentenceTerms:
+    """What the question-independent features need from one sentence, computed once."""
+
+    words: tuple[str, ...]  # its lower-cased words
+    counts: dict[str, int]  # how often each occurs
+    items: dict[str, tuple[frozenset[str], ...]]  # per answer kind, the words of each match
+
+
+def sentence_terms(sentence: str) -> SentenceTerms:
+    items = {}
+    for kind, pattern in (("number", _NUMBER), ("date", _DATE), ("person", _NAME)):
+        found = (frozenset(w.lower() for w in _WORD.findall(m.group())) for m in pattern.finditer(sentence))
+        items[kind] = tuple(f for f in found if f)
+    words = tuple(w.lower() for w in _WORD.findall(sentence))
+    counts: dict[str, int] = {}
+    for w in words:
+        counts[w] = counts.get(w, 0) + 1
+    return SentenceTerms(words, counts, items)
+
+
+def question_words(question: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD.findall(question))
+
+
+def answer_type_score(qtype: str, asked: frozenset[str], terms: SentenceTerms) -> float:
+    """:func:`answer_type_match` from precomputed terms."""
+    if not qtype:
+        return 0.5
+    return 1.0 if any(not words <= asked for words in terms.items[qtype]) else 0.0
+
+
+def novelty_score(asked: frozenset[str], terms: SentenceTerms) -> float:
+    """:func:`novelty` from precomputed terms."""
+    n = len(terms.words)
+    return (n - sum(map(terms.counts.get, asked, repeat(0)))) / max(n, 1)
+
+
 def answer_type_match(qtype: str, question: str, sentence: str) -> float:
     """1 when the sentence holds a new item of the asked kind, 0 when it holds none,
     0.5 when the question asks for no particular kind."""
-    if not qtype:
-        return 0.5
-    asked = {w.lower() for w in _WORD.findall(question)}
-    pattern = {"number": _NUMBER, "date": _DATE, "person": _NAME}[qtype]
-    for m in pattern.finditer(sentence):
-        words = {w.lower() for w in _WORD.findall(m.group())}
-        if words and not words <= asked:
-            return 1.0
-    return 0.0
+    return answer_type_score(qtype, question_words(question), sentence_terms(sentence))
 
 
 def novelty(question: str, sentence: str) -> float:
-    q = {w.lower() for w in _WORD.findall(question)}
-    s = [w.lower() for w in _WORD.findall(sentence)]
-    return sum(w not in q for w in s) / max(len(s), 1)
+    return novelty_score(question_words(question), sentence_terms(sentence))
 
 
 # ---------------------------------------------------------------- quote units
