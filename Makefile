@@ -12,7 +12,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install dev run index test test-fast eval compare bench clean
+.PHONY: install dev run index test test-fast eval quality tune bench bench-load clean
 
 install: $(VENV)/.installed
 
@@ -47,8 +47,21 @@ eval: install
 	$(BIN)/python -m qa index --quiet
 	$(BIN)/python -m qa eval eval/seeds.jsonl
 
-compare: install
-	$(BIN)/python benchmarks/quality.py
+quality: install
+	$(BIN)/python benchmarks/quality.py --json docs/quality.json
+
+tune: install
+	$(BIN)/python benchmarks/tune.py
+
+bench: install
+	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/cold_start.py --runs 5
+	$(BIN)/python benchmarks/build.py
+	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/memory.py
+
+bench-load: install
+	$(BIN)/python benchmarks/load.py --json test-artifacts/load.json
 
 clean:
 	rm -rf index/* .pytest_cache test-artifacts

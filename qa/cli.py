@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--chunk-overlap", type=int)
     sp.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding every document")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), help="passage encoder (default torch)")
     sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
     sp.add_argument(
         "--engine", choices=("local", "ray"), default="local",
@@ -85,6 +86,7 @@ def _settings(args) -> Settings:
         chunk_size=getattr(args, "chunk_size", None),
         chunk_overlap=getattr(args, "chunk_overlap", None),
         mode=getattr(args, "mode", None),
+        backend=getattr(args, "backend", None),
     )
 
 

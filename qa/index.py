@@ -48,7 +48,7 @@ from . import __version__
 from .chunking import layout
 from .corpus import CATALOG, corpus_fingerprints, scan
 from .data import Document
-from .embedding import Embedder, load_embedder, save_query_encoder
+from .embedding import Embedder, build_embedder, load_embedder, save_query_encoder
 from .settings import Settings
 
 FORMAT = "qa-index"
@@ -233,6 +233,11 @@ def reuse_problem(manifest: dict, settings: Settings, embedder: Embedder | None 
         return f"the model changed from {then.get('name')!r} to {model!r}"
     if embedder is not None and then.get("dimension") != embedder.dimension:
         return f"the vectors changed from {then.get('dimension')} to {embedder.dimension} dimensions"
+    # torch and float32 ONNX give the same vectors; int8 vectors are approximate: never mix them.
+    precision = {"onnx-int8": "int8"}
+    before, now = manifest.get("passage_encoder", "torch"), settings.backend
+    if embedder is None and precision.get(before, "float32") != precision.get(now, "float32"):
+        return f"the passage encoder changed from {before} to {now}"
     chunking = manifest.get("chunking", {})
     if (chunking.get("chunk_size"), chunking.get("chunk_overlap")) != (settings.chunk_size, settings.chunk_overlap):
         return (
@@ -281,7 +286,9 @@ def build(
     all_texts = sentence_texts + window_texts + chunk_texts
     missing = [t for t in dict.fromkeys(all_texts) if t not in known]
     if missing:
-        embedder = embedder or load_embedder(settings.model, settings.threads)
+        # The ONNX backends export into a folder beside the index (kept: later builds skip torch).
+        work = Path(settings.index).with_name(f".{Path(settings.index).name}.encoder")
+        embedder = embedder or build_embedder(settings.model, settings.threads, settings.backend, work_dir=work)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -337,6 +344,7 @@ def build(
         "created": started,
         "qa_version": __version__,
         "model": model,
+        "passage_encoder": settings.backend,
         "chunking": {
             "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
             "chunk_size": settings.chunk_size,

@@ -34,6 +34,9 @@ class Settings:
     candidates: int = 60
     # Torch threads for encoding; 0 leaves torch's default.
     threads: int = 0
+    # How passages are encoded at build time: torch, onnx (same vectors, ~1.3x faster) or
+    # onnx-int8 (~2.5x faster, approximate vectors; see benchmarks/README.md).
+    backend: str = "torch"
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
