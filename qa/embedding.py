@@ -113,6 +113,9 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # many loaders, many exception types
             raise ModelError(f"cannot load embedding model {self.name!r}: {str(exc).splitlines()[0]}") from None
         self.dimension = int(self._model.get_embedding_dimension())
+        # Fix the fast tokenizer's padding/truncation once, before threads share it
+        # (concurrent first calls can fail with "Already borrowed", transformers#47085).
+        self._model.encode(["warm up"], show_progress_bar=False)
 
     @property
     def model(self):

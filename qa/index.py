@@ -424,7 +424,12 @@ def save(index: Index, target: Path) -> Path:
     import faiss
 
     target = Path(target)
+    if target.is_dir() and not (target / MANIFEST).exists():
+        others = sorted(p.name for p in target.iterdir() if p.name not in ("README.md", ".gitkeep"))
+        if others:  # never replace a folder of someone's files with an index
+            raise IndexProblem(f"{target}/ holds {others[0]!r} and no index; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_builds(target)
     tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -462,6 +467,18 @@ def save(index: Index, target: Path) -> Path:
     index.manifest = manifest
     index.path = target
     return target
+
+
+def _remove_abandoned_builds(target: Path) -> None:
+    """Delete temporary folders left by builds that were killed (their process is gone)."""
+    for folder in target.parent.glob(f".{target.name}.building-*"):
+        try:
+            pid = int(folder.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
 
 
 def _fsync_tree(folder: Path) -> None:

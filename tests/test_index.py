@@ -122,3 +122,13 @@ def test_manifest_cannot_point_outside(built):
 def test_missing_index_says_how_to_build(tmp_path):
     with pytest.raises(IndexProblem, match="python -m qa index"):
         load(tmp_path / "nothing")
+
+
+def test_refuses_to_replace_a_folder_of_other_files(tmp_path):
+    target = tmp_path / "my-documents"
+    target.mkdir()
+    (target / "thesis.docx").write_text("precious")
+    settings = Settings(docs=SEEDS, index=target)
+    with pytest.raises(IndexProblem, match="refusing to replace"):
+        build_index(settings, embedder=HashEmbedder(64))
+    assert (target / "thesis.docx").read_text() == "precious"
