@@ -281,6 +281,7 @@ def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_p
     set_quotes(page, 10)
     ask(page, "What did the lighthouse keeper write in the harbour logbook?", 0)
     ask(page, "What did the market sign in the old quarter read?")
+    ask(page, "What did the radio operator spell out over the channel?")
     page.wait_for_timeout(500)  # let any would-be onerror or image load happen
 
     assert page.evaluate("typeof window.__pwned") == "undefined"
@@ -300,7 +301,7 @@ def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_p
     chat_text = page.locator("#qa-chat").evaluate("e => e.textContent")
     panel_text = page.locator("#qa-sources").evaluate("e => e.textContent")
     quotes = page.locator("#qa-sources mark").evaluate_all("els => els.map(m => m.textContent)")
-    assert 10 <= len(quotes) <= 20  # two answers of at most 10 quotes
+    assert 10 <= len(quotes) <= 30  # three answers of at most 10 quotes
     for quote in quotes:
         assert f"“{' '.join(quote.splitlines())}”" in chat_text, quote[:200]
     for literal in LITERALS:
@@ -313,7 +314,7 @@ def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_p
     assert any("U+200B ZERO WIDTH SPACE" in w for w in warnings), warnings
     # The checkbox labels show the hostile title as text too.
     assert '<img src=x onerror="window.__pwned=1">' in page.locator("#qa-docs").inner_text()
-    for turn in (1, 2):
+    for turn in (1, 2, 3):
         check_marks(page, HOSTILE, turn)
 
     # The 20,000-character line wraps: no sideways scrolling of the page or the panel.
