@@ -45,6 +45,15 @@ def clean_question(question: str) -> str:
     return text
 
 
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, best first (ties: lower index first). A full sort
+    only for small arrays; large ones are partitioned first."""
+    if len(scores) > 8 * k:
+        part = np.argpartition(-scores, k)[:k]
+        return part[np.lexsort((part, -scores[part]))]
+    return np.argsort(-scores, kind="stable")[:k]
+
+
 def _relative(scores: np.ndarray) -> np.ndarray:
     top = float(scores.max()) if len(scores) else 0.0
     return scores / top if top > 0 else np.zeros_like(scores)
@@ -173,8 +182,8 @@ class Engine:
         """Candidate sentence ids and their evidence (:data:`qa.scoring.FEATURES`)."""
         table = self.index.sentences
         n = len(table)
-        top_bm25 = np.argsort(-sig.sentence_bm25)[: self.settings.candidates]
-        top_chunks = np.argsort(-(sig.chunk_dense + _relative(sig.chunk_bm25)))[:8]
+        top_bm25 = _top(sig.sentence_bm25, self.settings.candidates)
+        top_chunks = _top(sig.chunk_dense + _relative(sig.chunk_bm25), 8)
         in_top_chunks = np.flatnonzero(np.isin(table[:, 4], top_chunks))
         cand = np.unique(np.concatenate([sig.sentence_dense_top[0], top_bm25, in_top_chunks]))
         cand = cand[(cand >= 0) & (cand < n)]

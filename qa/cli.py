@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--full", action="store_true", help="rebuild from scratch, re-embedding every document")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), help="passage encoder (default torch)")
+    sp.add_argument(
+        "--vector-index", choices=("auto", "flat", "ivf-sq8", "ivf-flat", "hnsw-sq8"),
+        help="vector index kind (default auto: exact below 20,000 passages, IVF-SQ8 above)",
+    )
     sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
     sp.add_argument(
         "--engine", choices=("local", "ray"), default="local",
@@ -87,6 +91,7 @@ def _settings(args) -> Settings:
         chunk_overlap=getattr(args, "chunk_overlap", None),
         mode=getattr(args, "mode", None),
         backend=getattr(args, "backend", None),
+        vector_index=getattr(args, "vector_index", None),
     )
 
 

@@ -51,7 +51,9 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +98,9 @@ class RayEngineError(ModelError):
 
 
 def ray_installed() -> bool:
+    """Whether ``import ray`` can work (without importing it: that takes a second)."""
+    if "ray" in sys.modules:
+        return sys.modules["ray"] is not None
     return importlib.util.find_spec("ray") is not None
 
 
@@ -176,6 +181,79 @@ def _environment(forced: dict, defaults: dict) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# How Ray's C++ code starts a log line: "[2026-11-26 05:42:44,423 E 21571 21571] core_worker.cc:...".
+_RAY_LOG_LINE = re.compile(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [DIWEF] \d+ \d+\] ")
+
+
+@contextmanager
+def _filter_stderr(log: Path | None) -> Iterator[None]:
+    """Ray's C++ code in this process writes its log lines straight to file descriptor 2
+    (e.g. a warning about actor restarts on every Ray Data actor pool).  While Ray runs,
+    fd 2 is a pipe: those lines go to ``log``, everything else (a progress bar, Python's
+    own messages) passes through unchanged and at once."""
+    if log is None:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        reader, writer = os.pipe()
+        os.dup2(writer, 2)
+        os.close(writer)
+    except (OSError, ValueError):  # no usable fd 2: nothing to filter
+        yield
+        return
+
+    def pump() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(reader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            pending += chunk
+            shown, logged = [], []
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                (logged if _RAY_LOG_LINE.match(line) else shown).append(line + b"\n")
+            if pending and not pending.startswith(b"["):  # a bar's redraw, a partial line: now
+                shown.append(pending)
+                pending = b""
+            try:
+                if logged:
+                    with open(log, "ab") as out:
+                        out.writelines(logged)
+            except OSError:
+                shown[:0] = logged
+            try:
+                if shown:
+                    os.write(saved, b"".join(shown))
+            except OSError:
+                pass
+        if pending:
+            try:
+                os.write(saved, pending)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=pump, name="qa-ray-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(saved, 2)  # closes the pipe's last writer: the pump drains it and stops
+        thread.join(timeout=5)
+        os.close(saved)
+        if not thread.is_alive():
+            os.close(reader)
+
+
 @contextmanager
 def _quiet_ray(log: Path | None) -> Iterator[None]:
     """Keep Ray's chatter off the CLI's stderr while it runs: Ray Data's console lines,
@@ -206,7 +284,7 @@ def _quiet_ray(log: Path | None) -> Iterator[None]:
     if relay is not None:
         ray_worker.print_to_stdstream = to_log
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _filter_stderr(log):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -233,6 +311,30 @@ def _socket_safe(folder: Path) -> Path:
     return link
 
 
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``HOST:PORT`` or ``ray://HOST:PORT``; None for other forms (``auto``)."""
+    match = re.fullmatch(r"(?:ray://)?\[?([^\[\]/]+?)\]?:(\d+)/?", address.strip())
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, with one line, when nothing answers at ``address`` (Ray's own
+    client would keep retrying for minutes)."""
+    import socket
+
+    hp = _host_port(address)
+    if hp is None:
+        return
+    try:
+        socket.create_connection(hp, timeout=timeout).close()
+    except OSError as exc:
+        raise RayEngineError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
 def _remove_work(folder: Path, link: Path) -> None:
     if link != folder and link.is_symlink():
         link.unlink()
@@ -251,11 +353,17 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
     if not ray_installed():
         raise RayEngineError(RAY_HINT)
     local = not address
+    hp = _host_port(address) if address else None
+    # A cluster on this machine's loopback (tests, one-machine trials) is reached on
+    # loopback too: Ray would otherwise swap 127.0.0.1 for the machine's own address.
+    loopback = local or (hp is not None and _is_loopback(hp[0]))
     if local and folder is None:
         raise RayEngineError("a local Ray instance needs a folder for its files")
     folder = Path(folder).absolute() if folder is not None else None
     # Set before Ray is imported where possible: some of it is read at import time.
     forced = dict(LOCAL_RAY_ENV) if local else {"RAY_USAGE_STATS_ENABLED": "0"}
+    if loopback:
+        forced["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     with _environment(forced, WORKER_ENV):
         ray = require_ray()
         if ray.is_initialized():
@@ -264,7 +372,7 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
         from ray._private import ray_constants
 
         cluster_flag = ray_constants.ENABLE_RAY_CLUSTER
-        if local:
+        if loopback:
             # False: the node's address is 127.0.0.1 and every Ray server listens there
             # only (also when Ray was imported before the variable above was set).
             ray_constants.ENABLE_RAY_CLUSTER = False
@@ -279,6 +387,7 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
                 try:
                     try:
                         if not local:
+                            _reachable(address)
                             runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
                             ray.init(address=address, runtime_env=runtime_env, **common)
                         else:

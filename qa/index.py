@@ -197,11 +197,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _stored_vectors(flat) -> np.ndarray:
-    """A copy of the vectors held by a flat FAISS index, row for row."""
-    if flat.ntotal == 0:
-        return np.zeros((0, flat.d), dtype=np.float32)
-    return flat.reconstruct_n(0, flat.ntotal)
+def _stored_vectors(stored) -> np.ndarray:
+    """A copy of the vectors held by a vector index, row for row (exact for flat indexes,
+    decoded 8-bit codes for the approximate kinds used above ~20k passages)."""
+    from .vectors import vectors_of
+
+    if stored.ntotal == 0:
+        return np.zeros((0, stored.d), dtype=np.float32)
+    return np.array(vectors_of(stored, np.arange(stored.ntotal)), dtype=np.float32)
 
 
 def _passage_texts(
@@ -303,10 +306,18 @@ def build(
         model = dict(previous.manifest["model"])
     dimension = model["dimension"]
 
-    def flat(texts: list[str]):
-        index = faiss.IndexFlatIP(dimension)
-        if texts:
-            index.add(np.stack([known[t] for t in texts]).astype(np.float32, copy=False))
+    vector_info: dict[str, dict] = {}
+
+    def flat(texts: list[str], name: str):
+        """The product's vector index for these texts: exact below ~20k, IVF-SQ8 above (qa/vectors.py)."""
+        from .vectors import build_vector_index, describe
+
+        if not texts:
+            index = faiss.IndexFlatIP(dimension)
+        else:
+            info: dict = {}
+            index = build_vector_index(np.stack([known[t] for t in texts]).astype(np.float32, copy=False), settings.vector_index, info=info)
+            vector_info[name] = dict(describe(index), **{k: v for k, v in info.items() if k != "build_seconds"})
         return index
 
     # Which documents had anything encoded, and what changed since the previous index.
@@ -338,6 +349,7 @@ def build(
     catalog = Path(settings.docs) / CATALOG
     from .extract import versions
 
+    stores = {name: flat(texts, name) for name, texts in (("sentences", sentence_texts), ("windows", window_texts), ("chunks", chunk_texts))}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -361,6 +373,7 @@ def build(
             "files": dict(sorted([(d.path, d.sha256) for d in documents] + [(s.path, s.sha256) for s in skipped])),
             "skipped": build_info["skipped"],
         },
+        "vectors": vector_info,
         "counts": {
             "documents": len(documents),
             "paragraphs": len(paragraphs),
@@ -375,9 +388,9 @@ def build(
         paragraphs=paragraphs,
         sentences=sentences,
         chunks=chunks,
-        sentence_vectors=flat(sentence_texts),
-        window_vectors=flat(window_texts),
-        chunk_vectors=flat(chunk_texts),
+        sentence_vectors=stores["sentences"],
+        window_vectors=stores["windows"],
+        chunk_vectors=stores["chunks"],
         bm25_sentences=_bm25(sentence_texts, stemmer),
         bm25_chunks=_bm25(chunk_texts, stemmer),
         build_info=build_info,
@@ -562,7 +575,10 @@ def load(folder: Path) -> Index:
 
     documents = guarded("documents.jsonl", read_documents)
     arrays = [guarded(n, lambda p: np.load(p, allow_pickle=False)) for n in ARRAYS]
-    vectors = [guarded(n, lambda p: faiss.read_index(str(p))) for n in FAISS_FILES]
+    from .vectors import load_vector_index
+
+    # Memory-mapped: start-up does not read the vectors, pages come in as searches need them.
+    vectors = [guarded(n, lambda p: load_vector_index(p, mmap=True)) for n in FAISS_FILES]
     bm25 = [guarded(n, lambda p: bm25s.BM25.load(str(p), load_corpus=False)) for n in BM25_DIRS]
     index = Index(manifest, documents, *arrays, *vectors, *bm25, path=folder)
     counts = manifest.get("counts", {})

@@ -30,12 +30,39 @@ def _bm25_scores(model, token_ids: list[int]) -> np.ndarray:
     return np.asarray(model.get_scores_from_ids(token_ids), dtype=np.float32)
 
 
-def _matrix(flat_index) -> np.ndarray:
-    """The vectors of a flat FAISS index as a NumPy view (no copy)."""
-    import faiss
+class Rows:
+    """Row access to the vectors of a vector index: ``rows[ids]`` gives their vectors
+    (exact for flat indexes, decoded 8-bit codes for the IVF/HNSW kinds)."""
 
-    v = flat_index
-    return faiss.rev_swig_ptr(v.get_xb(), v.ntotal * v.d).reshape(v.ntotal, v.d)
+    def __init__(self, stored) -> None:
+        from .vectors import kind_of
+
+        self.stored = stored
+        self.flat = kind_of(stored) == "flat"
+        self._matrix = None
+        if self.flat:
+            import faiss
+
+            v = faiss.downcast_index(stored)
+            self._matrix = faiss.rev_swig_ptr(v.get_xb(), v.ntotal * v.d).reshape(v.ntotal, v.d)
+
+    def __getitem__(self, ids) -> np.ndarray:
+        if self._matrix is not None:
+            return self._matrix[ids]
+        from .vectors import vectors_of
+
+        return vectors_of(self.stored, ids)
+
+    def scores(self, query: np.ndarray, k: int = 256) -> np.ndarray:
+        """Cosine of ``query`` with every row: exact for flat indexes; for the approximate
+        kinds the nearest ``k`` rows get their scores and the rest -1."""
+        if self._matrix is not None:
+            return self._matrix @ query
+        out = np.full(self.stored.ntotal, -1.0, dtype=np.float32)
+        dist, ids = self.stored.search(query[None, :].astype(np.float32), min(k, self.stored.ntotal))
+        keep = ids[0] >= 0
+        out[ids[0][keep]] = dist[0][keep]
+        return out
 
 
 class Retriever:
@@ -48,15 +75,15 @@ class Retriever:
     @cached_property
     def sentence_matrix(self) -> np.ndarray:
         """All sentence vectors (flat index): gathering candidates' cosines is one matmul."""
-        return _matrix(self.index.sentence_vectors)
+        return Rows(self.index.sentence_vectors)
 
     @cached_property
     def window_matrix(self) -> np.ndarray:
-        return _matrix(self.index.window_vectors)
+        return Rows(self.index.window_vectors)
 
     @cached_property
     def chunk_matrix(self) -> np.ndarray:
-        return _matrix(self.index.chunk_vectors)
+        return Rows(self.index.chunk_vectors)
 
     @cached_property
     def sentence_idf(self) -> np.ndarray:
@@ -89,7 +116,7 @@ class Retriever:
         dist, ids = self.index.sentence_vectors.search(qv[None, :], k)
         return Signals(
             query_vector=qv,
-            chunk_dense=self.chunk_matrix @ qv,
+            chunk_dense=self.chunk_matrix.scores(qv),
             chunk_bm25=_bm25_scores(self.index.bm25_chunks, ids_c),
             sentence_bm25=_bm25_scores(self.index.bm25_sentences, ids_s),
             sentence_dense_top=(ids[0], dist[0]),

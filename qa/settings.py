@@ -37,6 +37,8 @@ class Settings:
     # How passages are encoded at build time: torch, onnx (same vectors, ~1.3x faster) or
     # onnx-int8 (~2.5x faster, approximate vectors; see benchmarks/README.md).
     backend: str = "torch"
+    # Vector index kind: auto (exact below ~20k passages, IVF-SQ8 above), flat, ivf-sq8, ivf-flat, hnsw-sq8.
+    vector_index: str = "auto"
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

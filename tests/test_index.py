@@ -132,3 +132,17 @@ def test_refuses_to_replace_a_folder_of_other_files(tmp_path):
     with pytest.raises(IndexProblem, match="refusing to replace"):
         build_index(settings, embedder=HashEmbedder(64))
     assert (target / "thesis.docx").read_text() == "precious"
+
+
+@pytest.mark.parametrize("kind", ["ivf-sq8", "hnsw-sq8"])
+def test_approximate_vector_index_kinds_answer_verbatim(tmp_path, kind):
+    # Large corpora get an IVF or HNSW index (qa/vectors.py); the whole query path must work on them.
+    settings = Settings(docs=SEEDS, index=tmp_path / "index", vector_index=kind)
+    build_index(settings, embedder=HashEmbedder(64))
+    manifest = json.loads((settings.index / "manifest.json").read_text())
+    assert manifest["vectors"]["sentences"]["kind"] == kind
+    engine = open_engine(settings, embedder=HashEmbedder(64))
+    answer = engine.ask("How many people can CECOT hold?", k=5)
+    assert answer.quotes
+    for q in answer.quotes:
+        assert q.text == engine.index.documents[engine.index.doc_index[q.doc_id]].text[q.start : q.end]
