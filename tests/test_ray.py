@@ -154,10 +154,14 @@ def test_without_ray_one_line(tmp_path, monkeypatch, capsys):
     assert not index.exists() and not work_dir(index).exists()
 
 
-def test_ray_address_needs_the_ray_engine(tmp_path, capsys):
+def test_ray_flags_are_checked(tmp_path, capsys):
     code = main(["index", "--docs", str(SEEDS), "--index", str(tmp_path / "i"), "--ray-address", "127.0.0.1:1"])
     assert code == 2
     assert capsys.readouterr().err == "error: --ray-address needs --engine ray\n"
+    code = main(["index", "--docs", str(SEEDS), "--index", str(tmp_path / "i"), "--engine", "ray", "--backend", "onnx"])
+    assert code == 2
+    assert capsys.readouterr().err == "error: --engine ray embeds with the torch backend, not 'onnx'\n"
+    assert not (tmp_path / "i").exists()
 
 
 def test_unreachable_cluster_fails_fast(tmp_path, capsys):
@@ -223,18 +227,21 @@ def test_ray_engine_builds_the_local_index(seed_index, engine, tmp_path, capfd):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A one-node Ray cluster on 127.0.0.1 (``ray start --head``), stopped by process id."""
-    with socket.socket() as s:
+    with socket.socket() as s, socket.socket() as c:  # (ephemeral ports: clear of Ray's worker ports)
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        c.bind(("127.0.0.1", 0))
+        port, client_port = s.getsockname()[1], c.getsockname()[1]
     folder = tmp_path_factory.mktemp("rc")
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
     env.pop("PYTHONPATH", None)  # its workers must get qa from the job (py_modules), not from here
     ray_cli = Path(sys.executable).parent / "ray"
-    head = subprocess.Popen(
-        [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         f"--temp-dir={folder / 't'}", "--include-dashboard=false", "--num-cpus=2", "--disable-usage-stats"],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "head.log", "wb"), start_new_session=True,
-    )
+    with open(folder / "head.log", "wb") as log:
+        head = subprocess.Popen(
+            [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+             f"--ray-client-server-port={client_port}", f"--temp-dir={folder / 't'}", "--include-dashboard=false",
+             "--num-cpus=2", "--disable-usage-stats"],
+            cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        )
     try:
         deadline = time.time() + 90
         while True:
@@ -245,7 +252,7 @@ def cluster(tmp_path_factory):
                 assert head.poll() is None, (folder / "head.log").read_text()[-2000:]
                 assert time.time() < deadline, "ray start --head did not come up"
                 time.sleep(0.5)
-        yield f"127.0.0.1:{port}"
+        yield {"gcs": f"127.0.0.1:{port}", "client": f"ray://127.0.0.1:{client_port}"}
     finally:
         pids = _descendants(head.pid) | {head.pid}
         for pid in pids:
@@ -264,16 +271,18 @@ def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, ca
     expected = _vectors(local)
 
     def ray(fault=None) -> RayEmbedder:
-        return RayEmbedder("hash-64", address=cluster, folder=work_dir(settings.index), fault=fault)
+        return RayEmbedder("hash-64", address=cluster["gcs"], folder=work_dir(settings.index), fault=fault)
 
     with SocketWatch() as watch:
-        # The CLI with --ray-address: same vectors as the local engine.
-        code = main(["index", "--docs", str(docs), "--index", str(settings.index), "--model", "hash-64",
-                     "--engine", "ray", "--ray-address", cluster, "--full", "--quiet"])
-        assert code == 0
-        built = load(settings.index)
-        assert built.manifest["build"]["engine"] == "ray"
-        assert all(np.array_equal(a, b) for a, b in zip(_vectors(built), expected))
+        # The CLI with --ray-address, as HOST:PORT (the head's GCS) and through Ray Client
+        # (ray://, where the Ray Data job runs as a task on the cluster): the local vectors.
+        for address in (cluster["gcs"], cluster["client"]):
+            code = main(["index", "--docs", str(docs), "--index", str(settings.index), "--model", "hash-64",
+                         "--engine", "ray", "--ray-address", address, "--full", "--quiet"])
+            assert code == 0, address
+            built = load(settings.index)
+            assert built.manifest["build"]["engine"] == "ray"
+            assert all(np.array_equal(a, b) for a, b in zip(_vectors(built), expected)), address
 
         # A worker process that dies on its first batch: restarted, the batch redone.
         died = tmp_path / "died"
