@@ -23,8 +23,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.evaluation import compare, format_table, load_qa, plot  # noqa: E402
-from qa.index import IndexProblem  # noqa: E402
-from qa.pipeline import build_index, open_engine  # noqa: E402
+from qa.pipeline import ensure_index  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
@@ -35,12 +34,8 @@ SETS = {
 
 
 def engine_for(docs: Path, index: Path):
-    settings = Settings(docs=docs, index=index)
-    try:
-        return open_engine(settings, docs=docs)
-    except IndexProblem:
-        build_index(settings)
-        return open_engine(settings, docs=docs)
+    """The engine for ``docs``, (re)building its index when missing or stale."""
+    return ensure_index(Settings(docs=docs, index=index))[0]
 
 
 def main() -> int:

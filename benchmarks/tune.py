@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.evaluation import contains_answer, load_qa, score  # noqa: E402
-from qa.pipeline import build_index, open_engine  # noqa: E402
+from qa.pipeline import ensure_index  # noqa: E402
 from qa.scoring import CONFIDENCE_FEATURES, UNIT_FEATURES, WEIGHTS_FILE, Scorer  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
@@ -42,12 +42,8 @@ LENGTH = UNIT_FEATURES.index("length")
 
 
 def engine_for(docs: Path, work: Path, name: str):
-    settings = Settings(docs=docs, index=work / name)
-    try:
-        return open_engine(settings, docs=docs)
-    except Exception:
-        build_index(settings)
-        return open_engine(settings, docs=docs)
+    """The engine for ``docs``, (re)building its index when missing or stale."""
+    return ensure_index(Settings(docs=docs, index=work / name))[0]
 
 
 def collect(engine, items):

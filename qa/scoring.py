@@ -69,6 +69,7 @@ class SentenceTerms:
 
 
 def sentence_terms(sentence: str) -> SentenceTerms:
+    """The words and answer-type items of a sentence (question-independent, cached per sentence)."""
     items = {}
     for kind, pattern in (("number", _NUMBER), ("date", _DATE), ("person", _NAME)):
         found = (frozenset(w.lower() for w in _WORD.findall(m.group())) for m in pattern.finditer(sentence))
@@ -85,26 +86,17 @@ def question_words(question: str) -> frozenset[str]:
 
 
 def answer_type_score(qtype: str, asked: frozenset[str], terms: SentenceTerms) -> float:
-    """:func:`answer_type_match` from precomputed terms."""
+    """1 when the sentence holds a new item of the asked kind, 0 when it holds none,
+    0.5 when the question asks for no particular kind."""
     if not qtype:
         return 0.5
     return 1.0 if any(not words <= asked for words in terms.items[qtype]) else 0.0
 
 
 def novelty_score(asked: frozenset[str], terms: SentenceTerms) -> float:
-    """:func:`novelty` from precomputed terms."""
+    """Share of the sentence's words that are not in the question."""
     n = len(terms.words)
     return (n - sum(map(terms.counts.get, asked, repeat(0)))) / max(n, 1)
-
-
-def answer_type_match(qtype: str, question: str, sentence: str) -> float:
-    """1 when the sentence holds a new item of the asked kind, 0 when it holds none,
-    0.5 when the question asks for no particular kind."""
-    return answer_type_score(qtype, question_words(question), sentence_terms(sentence))
-
-
-def novelty(question: str, sentence: str) -> float:
-    return novelty_score(question_words(question), sentence_terms(sentence))
 
 
 # ---------------------------------------------------------------- quote units
