@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 
-.PHONY: install dev run index test test-fast eval quality tune bench bench-load clean
+.PHONY: install dev run index test test-fast eval quality tune train bench bench-load clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt requirements-ray
 	touch $@
 
 run: install
+	$(BIN)/python -m qa index   # says what it reads and embeds (progress also when not a terminal)
 	$(BIN)/python app.py --host $(HOST) --port $(PORT)
 
 index: install
@@ -53,6 +54,12 @@ eval: install
 
 quality: install
 	$(BIN)/python benchmarks/quality.py --json docs/quality.json
+
+# The learnt answer stage (qa/models/): the reader (~35 min on 2 cores), then pre-ranking,
+# re-scoring and answerability around it (~20 min).  Fixed seeds; see qa/models/MODEL_CARD.md.
+train: install
+	$(BIN)/python train/reader.py
+	$(BIN)/python train/fusion.py   # also writes qa/models/MODEL_CARD.md (train/card.py)
 
 tune: install
 	$(BIN)/python benchmarks/tune.py

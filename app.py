@@ -94,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     # wait in Gradio's queue (benchmarks/load.py: 1 -> 9.1, 2 -> 11.1, 4 -> 11.5 answers/s).
     concurrency = args.concurrency or usable_cores()
 
-    from qa.web import build_app, launch_options
+    from qa.web import app_kwargs, build_app, launch_options
 
     demo = build_app(engine, settings).queue(default_concurrency_limit=concurrency)
     print(f"answering up to {concurrency} questions at once", flush=True)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, **launch_options())
+        demo.launch(server_name=args.host, server_port=args.port, app_kwargs=app_kwargs(demo), **launch_options())
     except OSError as exc:  # port taken, address not available
         print(f"app.py: error: cannot serve on {args.host}:{args.port}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1

@@ -15,7 +15,8 @@ question, interleaves (so that load from other processes hits all alike):
 * the same answer in its stages, timed from outside:
   ``encode`` (``engine.retriever.encode``), ``search`` (``retriever.signals`` given the
   vector: BM25 + FAISS + chunk cosines), ``quotes`` (``engine.candidate_features`` +
-  ``engine.rank``).
+  ``engine.rank``, or with the shipped reader ``engine._read``: pre-ranking, the reader,
+  re-scoring and answerability).
 
 It prints p50/p95 per stage and the target ratio p50(answer) / p50(bare) (≤ 1.25).
 Thread settings apply to torch (``torch.set_num_threads``), ONNX Runtime (intra-op
@@ -152,9 +153,12 @@ def run_one(name: str, backend: str, threads: int, folder: Path, qs: list[str], 
             t3 = time.perf_counter()
             sig = r.signals(q, query_vector=v, top_sentences=top)
             t4 = time.perf_counter()
-            cand, feats = engine.candidate_features(q, sig)
-            if len(cand):
-                engine.rank(cand, feats, settings.top_k)
+            if engine.reader is not None:  # candidates, pre-ranking, the reader, re-scoring
+                engine._read(q, sig, settings.top_k, None)
+            else:
+                cand, feats = engine.candidate_features(q, sig)
+                if len(cand):
+                    engine.rank(cand, feats, settings.top_k)
             t5 = time.perf_counter()
             for key, dt in (("bare", t1 - t0), ("answer", t2 - t1), ("encode", t3 - t2), ("search", t4 - t3), ("quotes", t5 - t4), ("staged", t5 - t2)):
                 times[key].append(dt * 1000)

@@ -12,8 +12,13 @@ from .cleaning import near_duplicate_words, word_set
 from .data import Answer, Quote
 from .index import Index
 from .retrieval import Retriever, Signals
+from .reader import Reader, Reading, shipped_reader
 from .scoring import (
+    ANSWERABILITY_FEATURES,
     FEATURES,
+    READER_FEATURES,
+    UNIT_FEATURES,
+    ReaderScorer,
     Scorer,
     answer_type_score,
     novelty_score,
@@ -26,6 +31,7 @@ from .settings import Settings
 
 NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
 MAX_QUESTION_CHARS = 2000
+MAX_QUOTES = 10
 
 
 class QuestionError(ValueError):
@@ -36,6 +42,10 @@ def clean_question(question: str) -> str:
     """The question with control characters and excess space removed; errors if empty."""
     if not isinstance(question, str):
         raise QuestionError("the question must be text")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: text decoded with errors="surrogateescape" etc.
+        raise QuestionError("the question holds characters that are not valid text (invalid UTF-8)") from None
     text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", question)
     text = " ".join(text.split())
     if not text:
@@ -62,10 +72,21 @@ def _relative(scores: np.ndarray) -> np.ndarray:
 class Engine:
     """Answers questions from one loaded index."""
 
-    def __init__(self, index: Index, embedder, settings: Settings | None = None, scorer: Scorer | None = None) -> None:
+    def __init__(
+        self,
+        index: Index,
+        embedder,
+        settings: Settings | None = None,
+        scorer: Scorer | None = None,
+        reader_scorer: ReaderScorer | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self.index = index
         self.settings = settings or Settings()
+        # The linear scorer ("hybrid-linear"), and the learnt reader stage ("hybrid") when shipped.
         self.scorer = scorer or Scorer.load()
+        self.reader_scorer = reader_scorer or ReaderScorer.load()
+        self.reader = reader or (shipped_reader() if self.reader_scorer else None)
         self.retriever = Retriever(index, embedder)
         # Question-independent words and answer-type items of each sentence, computed on
         # first use (regexes over the candidates' text were most of the quote-selection time).
@@ -84,13 +105,19 @@ class Engine:
         """Ranked quotes for ``question`` (at most ``k``), restricted to ``doc_ids`` if given."""
         started = time.perf_counter()
         text = clean_question(question)
-        k = max(1, min(k or self.settings.top_k, 10))
+        k = self.settings.top_k if k is None else k
+        if not 1 <= k <= MAX_QUOTES:
+            raise QuestionError(f"the number of quotes must be between 1 and {MAX_QUOTES} (got {k})")
         mode = mode or self.settings.mode
         allowed = self._allowed(doc_ids)
         sig = self.retriever.signals(text, query_vector, top_sentences=max(self.settings.candidates, 100))
         # Only hybrid mode has a calibrated confidence; the baseline modes never abstain.
         confidence = 1.0
-        if mode == "hybrid":
+        threshold = self.scorer.min_confidence
+        if mode == "hybrid" and self.reader is not None and self.reader_scorer is not None:
+            quotes, confidence = self._read(text, sig, k, allowed)
+            threshold = self.reader_scorer.min_confidence
+        elif mode in ("hybrid", "hybrid-linear"):
             quotes, confidence = self._hybrid(text, sig, k, allowed)
         elif mode == "sentences":
             quotes = self._sentences(sig, k, allowed)
@@ -98,7 +125,8 @@ class Engine:
             quotes = self._chunks(sig, k, allowed, dense=mode == "dense-chunks")
         else:
             raise ValueError(f"unknown mode {mode!r}")
-        threshold = self.scorer.min_confidence if self.settings.min_confidence is None else self.settings.min_confidence
+        if self.settings.min_confidence is not None:
+            threshold = self.settings.min_confidence
         answered = bool(quotes) and confidence >= threshold
         return Answer(
             question=question,
@@ -132,19 +160,20 @@ class Engine:
         _, start, end = rows[quote.paragraph - 1]
         return int(start), int(end)
 
-    def _quote(self, doc: int, start: int, end: int, score: float) -> Quote:
+    def _quote(self, doc: int, start: int, end: int, score: float, phrase: tuple[int, int] | None = None) -> Quote:
         d = self.index.documents[doc]
         para_in_doc = int(np.searchsorted(self._paragraph_rows(doc)[:, 1], start, side="right"))
         return Quote(
             d.doc_id, start, end, d.text[start:end], float(score), d.title, d.outlet, para_in_doc,
-            page=d.page_at(start), date=d.date, url=d.url,
+            page=d.page_at(start), date=d.date, url=d.url, phrase=phrase,
         )
 
-    def _take(self, ranked: list[tuple[int, int, int, float]], k: int) -> list[Quote]:
-        """The first ``k`` ranked spans that neither overlap nor repeat an earlier one."""
+    def _take(self, ranked: list[tuple], k: int) -> list[Quote]:
+        """The first ``k`` ranked spans ``(doc, start, end, score[, phrase])`` that neither
+        overlap nor repeat an earlier one."""
         out: list[Quote] = []
         taken: list[frozenset[str]] = []  # the chosen quotes' words, normalised once
-        for doc, start, end, score in ranked:
+        for doc, start, end, score, *rest in ranked:
             doc_id = self.index.documents[doc].doc_id
             if any(q.doc_id == doc_id and start < q.end and q.start < end for q in out):
                 continue
@@ -152,7 +181,7 @@ class Engine:
             if any(near_duplicate_words(words, w) for w in taken):
                 continue
             taken.append(words)
-            out.append(self._quote(doc, start, end, score))
+            out.append(self._quote(doc, start, end, score, rest[0] if rest else None))
             if len(out) == k:
                 break
         return out
@@ -250,9 +279,12 @@ class Engine:
             return [], 0.0
         return self.rank(cand, feats, k)
 
-    def units(self, cand: np.ndarray, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def units(
+        self, cand: np.ndarray, feats: dict[str, np.ndarray], max_pair_chars: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Quote units: every candidate sentence alone, and with the next one when adjacent
         in the same paragraph.  Returns (unit features, first rows, last rows)."""
+        max_pair_chars = self.scorer.max_pair_chars if max_pair_chars is None else max_pair_chars
         table = self.index.sentences
         X = np.stack([feats[f] for f in FEATURES], axis=1).astype(np.float64)
         rows = np.arange(len(cand))
@@ -262,7 +294,7 @@ class Engine:
         firsts = np.concatenate([rows, nxt])
         lasts = np.concatenate([rows, nxt + 1])
         lengths = (table[cand[lasts], 2] - table[cand[firsts], 1]).astype(np.float64)
-        keep = (firsts == lasts) | (lengths <= self.scorer.max_pair_chars)
+        keep = (firsts == lasts) | (lengths <= max_pair_chars)
         firsts, lasts, lengths = firsts[keep], lasts[keep], lengths[keep]
         return unit_matrix(X, firsts, lasts, lengths), firsts, lasts
 
@@ -277,3 +309,82 @@ class Engine:
             for i in order[: 12 * k]
         ]
         return self._take(ranked, k), self.scorer.confidence(U, int(order[0]))
+
+    # ------------------------------------------------------------ the reader stage
+
+    def read_units(self, question: str, cand: np.ndarray, feats: dict[str, np.ndarray]) -> dict:
+        """Pre-rank the quote units linearly and let the reader read the best ``depth``.
+
+        Returns the units (``U``, ``firsts``, ``lasts``), their pre-scores ``pre``, the
+        re-scored units ``top`` (indices into the units), their :data:`READER_FEATURES`
+        ``R``, and the reader's :class:`Reading` of each sentence read (by candidate row)."""
+        rs = self.reader_scorer
+        U, firsts, lasts = self.units(cand, feats, rs.max_pair_chars)
+        pre = U @ rs.pre_vector
+        order = np.argsort(-pre, kind="stable")
+        top = order[: rs.depth]
+        rows = np.unique(np.concatenate([firsts[top], lasts[top]]))
+        table = self.index.sentences
+        readings = self.reader.readings(question, [self.index.text(table, int(cand[r])) for r in rows])
+        read = dict(zip(rows.tolist(), readings))
+        length = UNIT_FEATURES.index("length")
+        R = np.empty((len(top), len(READER_FEATURES)))
+        for j, u in enumerate(top):
+            a, b = read[int(firsts[u])], read[int(lasts[u])]
+            pa, pb = max(a.phrase_score, -20.0), max(b.phrase_score, -20.0)
+            R[j] = (pre[u], max(a.relevance, b.relevance), min(a.relevance, b.relevance), max(pa, pb), float(firsts[u] != lasts[u]), U[u, length])
+        return {"U": U, "firsts": firsts, "lasts": lasts, "pre": pre, "order": order, "top": top, "R": R, "read": read}
+
+    def answerability_features(self, units: dict, final: np.ndarray, best: int) -> dict[str, float]:
+        """:data:`ANSWERABILITY_FEATURES` of re-scored unit ``best`` (an index into ``units["top"]``)."""
+        top, R, U = units["top"], units["R"], units["U"]
+        firsts, lasts = units["firsts"], units["lasts"]
+        u = top[best]
+        mine = {int(firsts[u]), int(lasts[u])}
+        others = [j for j, v in enumerate(top) if not mine & {int(firsts[v]), int(lasts[v])}]
+        col = READER_FEATURES.index
+        feats = {
+            "final_score": float(final[best]),
+            "max_relevance": float(R[best, col("max_relevance")]),
+            "max_phrase": float(R[best, col("max_phrase")]),
+            "second_relevance": float(max((R[j, col("max_relevance")] for j in others), default=-10.0)),
+        }
+        for name in ANSWERABILITY_FEATURES:
+            if name not in feats:
+                feats[name] = float(U[u, UNIT_FEATURES.index(name)])
+        return feats
+
+    def _read(self, question: str, sig: Signals, k: int, allowed):
+        cand, feats = self.candidate_features(question, sig, allowed)
+        if not len(cand):
+            return [], 0.0
+        units = self.read_units(question, cand, feats)
+        final = units["R"] @ self.reader_scorer.vector
+        top, order = units["top"], units["order"]
+        best_first = np.argsort(-final, kind="stable")
+        table = self.index.sentences
+        firsts, lasts, read = units["firsts"], units["lasts"], units["read"]
+
+        def span(u: int) -> tuple[int, int, int]:
+            return int(table[cand[firsts[u]], 0]), int(table[cand[firsts[u]], 1]), int(table[cand[lasts[u]], 2])
+
+        ranked = []
+        for j in best_first:
+            u = int(top[j])
+            doc, start, end = span(u)
+            # The answer phrase: in the unit's sentence the reader trusts most.
+            row = max((int(firsts[u]), int(lasts[u])), key=lambda r: read[r].relevance)
+            phrase = read[row].phrase
+            at = int(table[cand[row], 1])
+            ranked.append((doc, start, end, float(final[j]), (at + phrase[0], at + phrase[1]) if phrase else None))
+        # Units the reader did not read follow, in pre-ranking order, scored below the rest.
+        floor = float(final.min()) - 1.0
+        pre = units["pre"]
+        cut = float(pre[top[-1]])
+        ranked += [(*span(int(u)), floor - (cut - float(pre[u]))) for u in order[len(top) : 12 * k]]
+        confidence = self.reader_scorer.confidence(self.answerability_features(units, final, int(best_first[0])))
+        if self.reader_scorer.linear_gate:
+            best = int(top[best_first[0]])
+            if self.scorer.confidence(units["U"], best) < self.scorer.min_confidence:
+                confidence = 0.0
+        return self._take(ranked, k), confidence

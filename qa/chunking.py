@@ -11,6 +11,7 @@ from .cleaning import normalise, paragraph_skip_reason, sentence_skip_reason
 _BLOCK = re.compile(r"[^\n]+(?:\n[^\n]+)*")  # runs of non-empty lines
 _LINE = re.compile(r"[^\n]+")
 _SENTENCE_END = re.compile(r"[.!?:;”\"’')\]]\s*$")
+_VISIBLE = re.compile(r"\S")
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,10 @@ def split_paragraphs(text: str) -> list[tuple[int, int]]:
         lines = [(m.start() + block.start(), m.end() + block.start()) for m in _LINE.finditer(block.group())]
         start = lines[0][0]
         for (s0, e0), (s1, _) in zip(lines, lines[1:]):
-            line, nxt = text[s0:e0], text[s1:]
-            continues = not _SENTENCE_END.search(line) and nxt.lstrip()[:1].islower()
+            line = text[s0:e0]
+            # The next line's first visible character (looked for nearby only: linear time).
+            nxt = _VISIBLE.search(text, s1, s1 + 200)
+            continues = not _SENTENCE_END.search(line) and bool(nxt) and nxt.group().islower()
             if not continues:
                 out.append((start, e0))
                 start = s1
@@ -55,8 +58,43 @@ def _segmenter():
     return pysbd.Segmenter(language="en", clean=False)
 
 
+# pysbd's time grows with the square of its input's length (100 KB: ~20 s; 5 MB: hours).
+# A paragraph longer than SBD_MAX_CHARS is first cut at safe points into pieces of at most
+# SBD_PIECE_CHARS (about an ordinary paragraph), so sentence splitting costs time linear in
+# the document's size.  Ordinary paragraphs are shorter and are split exactly as before.
+SBD_MAX_CHARS = 4000
+SBD_PIECE_CHARS = 1200
+# A safe cut: after a sentence's end mark that follows two lower-case letters or digits (not
+# "U.S." or "Mr."), before white space and a capital letter or an opening quote.
+_SAFE_CUT = re.compile(r"(?<=[a-z0-9]{2}[.!?])[\"”’')\]]*\s+(?=[A-Z“\"‘'(])")
+
+
+def sbd_pieces(text: str, start: int, end: int, limit: int = SBD_PIECE_CHARS) -> list[tuple[int, int]]:
+    """``[start, end)`` as consecutive ranges of at most ``limit`` characters, cut after
+    the last safe sentence end in each window (or the last space, or hard when there is none)."""
+    out = []
+    while end - start > limit:
+        cut = 0
+        for m in _SAFE_CUT.finditer(text, start + limit // 3, start + limit):
+            cut = m.end()
+        if not cut:
+            space = text.rfind(" ", start + limit // 3, start + limit)
+            cut = space + 1 if space > 0 else start + limit
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
+
+
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence ranges inside ``text[start:end]`` (pysbd), located by offset."""
+    """Sentence ranges inside ``text[start:end]`` (pysbd), located by offset; a paragraph
+    longer than :data:`SBD_MAX_CHARS` is split piece by piece (see :func:`sbd_pieces`)."""
+    if end - start > SBD_MAX_CHARS:
+        return [span for s, e in sbd_pieces(text, start, end) for span in _split_sentences(text, s, e)]
+    return _split_sentences(text, start, end)
+
+
+def _split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     piece = text[start:end]
     out: list[tuple[int, int]] = []
     cursor = 0

@@ -18,6 +18,7 @@ class UsageError(ValueError):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa", description="Cited, verbatim answers from a folder of articles.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error (also QA_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, docs_default: bool = False):
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         help="vector index kind (default auto: exact below 20,000 passages, IVF-SQ8 above)",
     )
     sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    sp.add_argument("--no-wait", action="store_true", help="stop (with a message) if another `qa index` is writing this index, instead of waiting")
     sp.add_argument(
         "--engine", choices=("local", "ray"), default="local",
         help="where passages are embedded: this process (default) or a Ray cluster (needs requirements-ray.txt)",
@@ -61,8 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID", help="only quote this document (repeatable)")
     sp.add_argument("--outlet", action="append", dest="outlets", metavar="NAME", help="only quote documents from this outlet (repeatable)")
     sp.add_argument("--json", action="store_true", help="print the prediction object (FORMAT.md) as JSON")
+    sp.add_argument(
+        "--context", metavar="PREVIOUS", help="the previous question: a follow-up (\"Why did he do that?\") is read in its light; "
+        "with questions on stdin, each line is then read in the light of the one before (a conversation); "
+        "--context \"\" starts one with no previous question",
+    )
 
-    sp = sub.add_parser("eval", help="evaluate on a QA set (eval/FORMAT.md)")
+    sp = sub.add_parser("eval", help="evaluate on a QA set (eval/FORMAT.md) or a conversation set (eval/FOLLOWUPS.md)")
     sp.add_argument("qa_file", type=Path, metavar="QA.jsonl")
     common(sp)
     sp.add_argument("--predictions", type=Path, metavar="OUT.jsonl", help="write predictions here")
@@ -78,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("docs", help="list the indexed documents")
     sp.add_argument("--index", type=Path)
     sp.add_argument("--json", action="store_true")
+    for command in sub.choices.values():  # --debug after the command too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
@@ -132,6 +141,19 @@ def index_summary(index, settings: Settings, seconds: float) -> dict:
     }
 
 
+def _named_changes(summary: dict, limit: int = 10) -> str:
+    """The files added, changed and removed, by name (at most ``limit`` of each)."""
+    from .corpus import printable
+
+    lines = []
+    for key in ("added", "changed", "removed"):
+        names = [printable(str(n)) for n in summary.get(key) or []]
+        if names:
+            more = f" and {len(names) - limit} more" if len(names) > limit else ""
+            lines.append(f"\n{key}: {', '.join(names[:limit])}{more}")
+    return "".join(lines)
+
+
 def index_report(summary: dict) -> str:
     """The summary as one or two lines of text."""
     s, c = summary, summary["counts"]
@@ -145,7 +167,7 @@ def index_report(summary: dict) -> str:
             f"updated {s['index']}/: {len(s['added'])} added, {len(s['changed'])} changed, "
             f"{len(s['removed'])} removed, {s['unchanged']} unchanged{meta} "
             f"(re-embedded {s['reembedded_documents']} documents, {s['encoded_passages']} passages) "
-            f"in {s['seconds']:.1f} s\nnow {totals}"
+            f"in {s['seconds']:.1f} s\nnow {totals}{_named_changes(s)}"
         )
     lead = f"full rebuild: {s['reason']}\n" if s["reason"] else ""
     return f"{lead}indexed {totals} in {s['seconds']:.1f} s → {s['index']}/"
@@ -165,28 +187,53 @@ def cmd_index(args) -> int:
         embedder = RayEmbedder(settings.model, settings.threads, address=args.ray_address, folder=folder)
     elif args.ray_address:
         raise UsageError("--ray-address needs --engine ray")
-    index, seconds = build_and_save(settings, embedder, progress=not args.quiet and sys.stderr.isatty(), full=args.full)
+    from .progress import log_lines
+
+    import threading
+
+    # Say what is being done when it takes a while (a quick update or an early error stays
+    # one line), also when stderr is a log and not a terminal.
+    said = threading.Timer(2.0, lambda: print(
+        f"reading the documents in {settings.docs}/ and updating {settings.index}/ …", file=sys.stderr, flush=True))
+    said.daemon = True
+    if not args.quiet:
+        said.start()
+    try:
+        with log_lines():
+            index, seconds = build_and_save(
+                settings, embedder, progress=not args.quiet, full=args.full,
+                wait=not args.no_wait, notify=lambda message: print(message, file=sys.stderr, flush=True),
+            )
+    finally:
+        said.cancel()
     summary = index_summary(index, settings, seconds)
+    from .corpus import printable
+
     for skipped in summary["skipped"]:
-        print(f"skipped {skipped['path']}: {skipped['reason']}", file=sys.stderr)
+        print(f"skipped {printable(skipped['path'])}: {skipped['reason']}", file=sys.stderr)
     print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else index_report(summary))
     return 0
 
 
 def render(answer, width: int = 100) -> str:
     """An answer as text: quotes with [n] markers, then the sources they cite."""
+    from .present import citation_words
+
     lines = []
     if not answer.answered:
         lines.append(answer.message.split(". ")[0] + ".")
         if answer.quotes:
             lines.append("You may look at:")
+    elif answer.quotes and answer.quotes[0].phrase_text:
+        lines.append(f"Answer: {' '.join(answer.quotes[0].phrase_text.split())}  (in quote [1])")
     for n, q in enumerate(answer.quotes, 1):
         lines.append(textwrap.fill(f"[{n}] “{' '.join(q.text.split())}”", width, subsequent_indent="    "))
     if answer.quotes:
         lines.append("")
         lines.append("Sources:")
         for n, q in enumerate(answer.quotes, 1):
-            lines.append(f"[{n}] {q.citation()} ({q.doc_id})")
+            # In words (title, outlet, date, paragraph); the characters are in --json and `qa show`.
+            lines.append(f"[{n}] {citation_words(q)}{', ' + q.url if q.url else ''} ({q.doc_id})")
     return "\n".join(lines)
 
 
@@ -215,38 +262,97 @@ def restrict(index, doc_ids: list[str] | None, outlets: list[str] | None) -> lis
     return chosen
 
 
+def question_text(raw: str | bytes) -> str:
+    """A question as valid text: bytes that are not UTF-8, invalid UTF-8 from the command
+    line (which Python carries as escaped lone surrogates) and lone surrogates from anywhere
+    else (a JSON ``"\\ud800"``) are a :class:`QuestionError` — the tokenizer would raise a
+    TypeError on them.  Used by the CLI and the web app alike."""
+    from .answer import QuestionError
+
+    if isinstance(raw, str):
+        try:
+            raw = raw.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise QuestionError(f"the question holds a lone surrogate (character {exc.start + 1}): not valid text") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QuestionError(f"the question is not valid UTF-8 text (byte {exc.start + 1})") from None
+
+
+def _stdin_questions():
+    """(line number, question or the error it raised) for each non-blank line of stdin, as
+    lines arrive (a batch streams: each answer is printed before the next line is read)."""
+    from .answer import QuestionError
+
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        raw = raw.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        try:
+            yield number, question_text(raw)
+        except QuestionError as exc:
+            yield number, exc
+
+
 def cmd_ask(args) -> int:
     from .answer import QuestionError
 
     settings = _settings(args)
-    if args.question is not None:
-        questions = [args.question]
+    if args.k is not None and not 1 <= args.k <= 10:
+        raise UsageError(f"-k {args.k}: the number of quotes must be between 1 and 10")
+    single = args.question is not None
+    if single:
+        questions = iter([(1, question_text(args.question))])
     elif sys.stdin is None or sys.stdin.isatty():
         raise UsageError("no question: give one as an argument, or pipe one per line on stdin")
     else:
-        questions = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        questions = _stdin_questions()
     engine = _engine(args, settings)
     doc_ids = restrict(engine.index, args.doc_ids, args.outlets)
     failures = 0
-    for i, question in enumerate(questions):
+    from .conversation import resolve
+    from .disagreement import for_engine
+
+    differences = for_engine(engine)
+
+    previous, previous_phrase = args.context, ""
+    for number, question in questions:
         try:
-            answer = engine.ask(question, k=args.k, doc_ids=doc_ids)
+            if isinstance(question, Exception):
+                raise question
+            reading = resolve(question, previous, previous_phrase)
+            answer = engine.ask(reading.asked, k=args.k, doc_ids=doc_ids)
+            if args.context is not None:  # a batch is a conversation only when asked to be
+                previous = reading.asked
+            previous_phrase = (answer.quotes[0].phrase_text or answer.quotes[0].text) if answer.answered and answer.quotes else ""
         except QuestionError as exc:
-            if len(questions) == 1:
+            if single:
                 raise
             failures += 1
-            print(f"error: line {i + 1}: {exc}", file=sys.stderr)
+            print(f"error: line {number}: {exc}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False))
+                shown = question if isinstance(question, str) else None
+                print(json.dumps({"line": number, "question": shown, "error": str(exc)}, ensure_ascii=False), flush=True)
             continue
+        differ = differences(reading.asked, answer.quotes) if answer.answered else []
         if args.json:
-            print(json.dumps(answer.to_prediction(), ensure_ascii=False))
+            prediction = answer.to_prediction()
+            if reading.followup:
+                prediction.update(question=question, asked=reading.asked)
+            if differ:
+                prediction["differences"] = [d.text() for d in differ]
+            print(json.dumps(prediction, ensure_ascii=False), flush=True)
         else:
-            if len(questions) > 1:
+            if not single:
                 print(f"Q: {question}")
+            if reading.followup:
+                print(f"({reading.note})")
             print(render(answer))
-            if len(questions) > 1:
-                print()
+            for d in differ:
+                print(f"\nArticles differ: {d.text()}")
+            if not single:
+                print(flush=True)
     return 1 if failures else 0
 
 
@@ -254,6 +360,17 @@ def cmd_eval(args) -> int:
     from .evaluation import compare, format_table, load_qa, plot, predict, score, write_predictions
 
     settings = _settings(args)
+    from .followups import evaluate as evaluate_conversations, is_conversation_file
+
+    if is_conversation_file(args.qa_file):
+        if args.compare:
+            raise UsageError("--compare takes a QA set, not a conversation set")
+        engine = _engine(args, settings)
+        rows, predictions = evaluate_conversations(engine, args.qa_file)
+        if args.predictions:
+            write_predictions([p for conv in predictions for p in conv], args.predictions)
+        print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+        return 0
     items = load_qa(args.qa_file)
     engine = _engine(args, settings)
     progress = sys.stderr.isatty()
@@ -324,8 +441,10 @@ def cmd_docs(args) -> int:
                 f"{r['doc_id']:<{width}}  {r['format'] or '?':<8} {r['chars']:>7} chars {r['chunks']:>4} chunks  "
                 f"indexed {r['indexed_at'] or '?'}  {r['title']}{extra}"
             )
+        from .corpus import printable
+
         for item in skipped:
-            print(f"(skipped {item['path']}: {item['reason']})")
+            print(f"(skipped {printable(item['path'])}: {item['reason']})")
     return 0
 
 
@@ -333,29 +452,49 @@ COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "show": cmd_sh
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; every failure is one line on stderr and a non-zero status."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """Run the command line; every failure is one line on stderr and a non-zero status
+    (``--debug`` or ``QA_DEBUG=1``: the traceback instead)."""
     from .answer import QuestionError
-    from .corpus import CorpusError
-    from .embedding import ModelError
-    from .evaluation import EvalError
-    from .index import IndexProblem
 
     args = _parser().parse_args(argv)
+    debug = getattr(args, "debug", False) or os.environ.get("QA_DEBUG", "") not in ("", "0")
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, QuestionError, CorpusError, ModelError, EvalError, IndexProblem, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, (UsageError, QuestionError)) else 1
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
         return 0
-    except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        if isinstance(exc, (UsageError, QuestionError)):
+            return 2
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: our own errors by their message, an OSError by its file
+    and reason, anything else (a bug, a library's surprise) by its type and first line,
+    with the way to see more."""
+    from .answer import QuestionError
+    from .corpus import CorpusError
+    from .embedding import ModelError
+    from .evaluation import EvalError
+    from .index import IndexProblem
+
+    ours = (UsageError, QuestionError, CorpusError, ModelError, EvalError, IndexProblem)
+    if isinstance(exc, OSError) and not isinstance(exc, ours):
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"{where}{exc.strerror or exc}"
+    elif isinstance(exc, ours) or (type(exc) is ValueError and str(exc).strip()):
+        text = str(exc).strip().splitlines()[0]
+    else:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = f"{type(exc).__name__}{': ' + first if first else ''} (run with --debug for the traceback)"
+    return " ".join(text.split()) or type(exc).__name__

@@ -75,6 +75,15 @@ class Quote:
     page: int | None = None  # 1-based page (PDFs)
     date: str = ""  # the document's publication date, when known
     url: str = ""  # the document's address, when known
+    # The words inside the quote that answer the question, as document offsets (None: not read).
+    phrase: tuple[int, int] | None = None
+
+    @property
+    def phrase_text(self) -> str:
+        """The answer phrase (``text`` of the document at ``phrase``), or ""."""
+        if not self.phrase:
+            return ""
+        return self.text[self.phrase[0] - self.start : self.phrase[1] - self.start]
 
     def citation(self) -> str:
         """Human-readable source line: title, outlet, date, page, paragraph, characters, URL."""
@@ -116,6 +125,7 @@ class Answer:
                     **({"page": q.page} if q.page is not None else {}),
                     **({"date": q.date} if q.date else {}),
                     **({"url": q.url} if q.url else {}),
+                    **({"answer": {"start": q.phrase[0], "end": q.phrase[1], "text": q.phrase_text}} if q.phrase else {}),
                 }
                 for q in self.quotes
             ],

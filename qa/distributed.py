@@ -63,6 +63,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from . import OFFLINE_ENV
 from .embedding import ModelError, resolve_model
 
 ENGINES = ("local", "ray")
@@ -78,9 +79,7 @@ LOCAL_RAY_ENV = {
 }
 # What every worker needs to load the model the way the local engine does: from disk.
 WORKER_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
+    **OFFLINE_ENV,  # ORT_DISABLE_TELEMETRY among them (see qa/__init__.py)
     "TOKENIZERS_PARALLELISM": "false",
 }
 # An actor that dies is restarted up to MAX_RESTARTS times; a batch is tried up to

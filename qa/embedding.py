@@ -18,6 +18,7 @@ encoding at build time (:data:`BACKENDS`); queries always use the float32 export
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -428,6 +429,23 @@ def _copy_export(source: Path, out_dir: Path, meta: dict) -> dict:
     return meta
 
 
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+
+
+def disk_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (itself, its causes, or a library's message) when the
+    disk failed: full, read-only, quota, I/O.  None for anything else."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+            return exc
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return OSError(errno.ENOSPC, "No space left on device")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def save_query_encoder(out_dir: Path, model_name: str, embedder=None, previous: Path | None = None) -> dict | None:
     """Put the ONNX query encoder of ``model_name`` into ``out_dir`` (a new index folder,
     before it is swapped in), so that answering can load it without torch.
@@ -448,6 +466,9 @@ def save_query_encoder(out_dir: Path, model_name: str, embedder=None, previous: 
                 return _copy_export(Path(source), out_dir, meta)
         return export_onnx(model_name, out_dir, model=getattr(embedder, "model", None))
     except (ModelError, ImportError, OSError, RuntimeError) as exc:
+        disk = disk_error(exc)
+        if disk is not None:  # a full disk is not a model that cannot be exported: the build fails
+            raise disk from exc
         import warnings as _warnings
 
         for name in ENCODER_FILES:

@@ -86,6 +86,22 @@ def contains_answer(quote: str, answers: Iterable[str]) -> bool:
     return any(a and f" {a} " in q for a in (normalize_answer(x) for x in answers))
 
 
+def squad_em_f1(prediction: str, golds: Iterable[str]) -> tuple[float, float]:
+    """SQuAD's exact match and token F1 of a predicted answer phrase, best over the golds."""
+    from collections import Counter
+
+    pred = normalize_answer(prediction).split()
+    em = f1 = 0.0
+    for gold in golds:
+        g = normalize_answer(gold).split()
+        em = max(em, float(pred == g))
+        common = sum((Counter(pred) & Counter(g)).values())
+        if common:
+            p, r = common / len(pred), common / len(g)
+            f1 = max(f1, 2 * p * r / (p + r))
+    return em, f1
+
+
 def _overlaps(quote: dict, spans) -> bool:
     return any(quote["doc_id"] == d and quote["start"] < e and s < quote["end"] for d, s, e in spans)
 
@@ -113,6 +129,14 @@ def score(items: list[Item], predictions: list[dict]) -> dict:
         m["coverage"] = float(np.mean([p["answered"] for _, p in in_scope]))
         tops = [len(p["quotes"][0]["text"]) for _, p in in_scope if p["quotes"]]
         m["median_quote_chars"] = float(np.median(tops)) if tops else None
+        # The answer phrase of the top quote, scored like SQuAD (exact match, token F1).
+        if any(p["quotes"] and "answer" in p["quotes"][0] for _, p in in_scope):
+            ems_f1s = [
+                squad_em_f1(p["quotes"][0]["answer"]["text"], it.answers) if p["quotes"] and "answer" in p["quotes"][0] else (0.0, 0.0)
+                for it, p in in_scope
+            ]
+            m["phrase_em"] = float(np.mean([e for e, _ in ems_f1s]))
+            m["phrase_f1"] = float(np.mean([f for _, f in ems_f1s]))
     if out_scope:
         m["abstention"] = float(np.mean([not p["answered"] for _, p in out_scope]))
     lat = [p["latency_ms"] for p in predictions]
@@ -138,7 +162,10 @@ def write_predictions(predictions: list[dict], path: Path) -> None:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")
 
 
-COLUMNS = ("doc@1", "mrr@10", "span@1", "span@5", "answer@1", "answer@5", "median_quote_chars", "coverage", "abstention", "latency_p50_ms", "latency_p95_ms")
+COLUMNS = (
+    "doc@1", "mrr@10", "span@1", "span@5", "answer@1", "answer@5", "median_quote_chars", "phrase_em", "phrase_f1",
+    "coverage", "abstention", "latency_p50_ms", "latency_p95_ms",
+)
 
 
 def format_table(rows: dict[str, dict]) -> str:

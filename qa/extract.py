@@ -4,7 +4,8 @@ One function per format, each built on a well-kept library:
 
 * ``.txt``: the file decoded as UTF-8, exactly (so offsets are those of the file, as
   eval/FORMAT.md counts them).
-* ``.md`` / ``.markdown``: the same, after its YAML front matter (PyYAML
+* ``.md`` / ``.markdown``: the text it shows (:func:`markdown_text`: no emphasis,
+  code or link syntax; headings keep their ``#``), after its YAML front matter (PyYAML
   ``safe_load``) and the blank lines that follow it.  The front matter is metadata,
   not content: it is *not* part of the stored text, so it can never be quoted, and
   offsets count from the body (a file without front matter is stored whole).
@@ -141,13 +142,65 @@ def split_front_matter(text: str) -> tuple[dict[str, str], int]:
     return _clean_meta(meta), match.end()
 
 
+# Inline Markdown, replaced by the text it shows (issue 11: quotes read as text, never
+# "**bold**").  Headings keep their "# " (the stored-text convention the HTML reader follows
+# and the cleaning rules read); lines, blank lines and everything else stay as written.
+_MD_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_MD_INLINE = (
+    (re.compile(r"!\[([^\]\n]*)\]\([^)\s]*(?:\s+\"[^\"\n]*\")?\)"), ""),  # image: not text (as in HTML)
+    (re.compile(r"\[([^\]\n]+)\]\([^)\s]*(?:\s+\"[^\"\n]*\")?\)"), r"\1"),  # link: its text
+    (re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]"), r"\1"),  # reference link
+    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # autolink
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # strong
+    (re.compile(r"(?<![\w*\\])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*\\])\*(?![\w*])"), r"\1"),  # emphasis
+    (re.compile(r"(?<![\w\\])_(?=[^\s_])([^_\n]+?)(?<=[^\s_\\])_(?!\w)"), r"\1"),
+    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),  # strike-through
+    (re.compile(r"(`+)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # code span
+)
+_MD_REFERENCE = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s+\S+.*$")
+# A line that is nothing but a link or an image: navigation or media, not content (the
+# cleaning rules call such lines "link only"); it is stored as an empty line.
+_MD_LINK_LINE = re.compile(r"^\s*(?:[-*+]\s+)?!?\[[^\]\n]*\]\([^)\n]*\)\s*$")
+_MD_QUOTE = re.compile(r"^(\s{0,3}>\s?)+")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|])")
+
+
+def markdown_text(body: str) -> str:
+    """Markdown as the text it shows: emphasis, code spans, links (their text), images (left
+    out, as the HTML reader leaves out ``<img>``), block-quote markers, reference definitions,
+    lines that are only a link and backslash escapes removed; fenced code kept as written.
+    Line structure is kept, so paragraphs stay paragraphs."""
+    out, fence = [], None
+    for line in body.splitlines(keepends=True):
+        opening = _MD_FENCE.match(line)
+        if fence is not None:
+            if opening and opening.group(1)[0] == fence:
+                fence = None
+            out.append(line)
+            continue
+        if opening:
+            fence = opening.group(1)[0]
+            out.append(line)
+            continue
+        end = len(line) - len(line.rstrip("\r\n"))
+        text, newline = line[: len(line) - end], line[len(line) - end :]
+        if _MD_REFERENCE.match(text) or _MD_LINK_LINE.match(text):
+            out.append(newline)
+            continue
+        text = _MD_QUOTE.sub("", text)
+        for pattern, repl in _MD_INLINE:
+            text = pattern.sub(repl, text)
+        out.append(_MD_ESCAPE.sub(r"\1", text) + newline)
+    return "".join(out)
+
+
 def extract_markdown(data: bytes) -> Extracted:
     text = _decode_utf8(data)
     meta, body_start = split_front_matter(text)
     body = text[body_start:]
     if body_start:  # blank lines between the front matter and the first line are not content either
         body = body[len(body) - len(body.lstrip("\r\n")) :]
-    body = _require_text(body, "no text after the front matter" if meta else "empty file")
+    body = _require_text(markdown_text(body), "no text after the front matter" if meta else "empty file")
     return Extracted(body, "markdown", meta=meta)
 
 
@@ -156,9 +209,13 @@ def extract_markdown(data: bytes) -> Extracted:
 # Never readable text: code, styling, navigation, forms, embedded media.
 _DROP_TAGS = {
     "script", "style", "noscript", "template", "head", "nav", "svg", "math", "canvas",
-    "iframe", "object", "embed", "form", "button", "select", "option", "input",
+    "iframe", "object", "form", "button", "select", "option",
     "textarea", "label", "dialog", "menu",
 }  # fmt: skip
+# Void elements hold no text of their own, but lxml does not know all of them as void:
+# ``<embed src=x>`` swallows everything after it as its children.  They are skipped, and
+# whatever lxml put inside them is read as the page's text it is.
+_VOID_TAGS = {"embed", "input", "param", "source", "track", "keygen", "wbr", "img", "area", "col", "base", "link", "meta"}
 _DROP_ROLES = {"navigation", "search", "menubar", "menu", "dialog", "alert", "banner", "contentinfo"}
 # Elements that start and end a paragraph of their own.
 _BLOCK_TAGS = {
@@ -168,16 +225,67 @@ _BLOCK_TAGS = {
     "summary", "table", "tbody", "tfoot", "thead", "tr", "ul",
 }  # fmt: skip
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+# Declarations that make text invisible: not displayed, transparent, zero-sized, or moved off
+# the page.  (White on white is checked from the colours, see :func:`_invisible_colours`.)
+_HIDDEN_STYLE = re.compile(
+    r"""display\s*:\s*none | visibility\s*:\s*(?:hidden|collapse) | opacity\s*:\s*0*(?:\.0*)?\s*(?:;|$|!)
+      | font-size\s*:\s*0+(?:\.0*)?\s*(?:px|pt|em|rem|%|vw|vh)?\s*(?:;|$|!)
+      | (?:^|;)\s*(?:max-)?(?:height|width)\s*:\s*0+(?:px)?\s*(?:;|$|!)[^"]*overflow\s*:\s*hidden
+      | (?:left|top|text-indent)\s*:\s*-\d{4,}
+      | clip\s*:\s*rect\(\s*0 | clip-path\s*:\s*inset\(\s*(?:50|100)%
+      | color\s*:\s*transparent""",
+    re.I | re.X,
+)
+_COLOUR = re.compile(r"(?:^|;)\s*(color|background(?:-color)?)\s*:\s*([^;!]+)", re.I)
+_WHITE = {"white", "#fff", "#ffffff", "#ffff", "#ffffffff", "rgb(255,255,255)", "rgba(255,255,255,1)", "hsl(0,0%,100%)"}
 
 
-def _hidden(tag) -> bool:
+def _invisible_colours(style: str) -> bool:
+    """Text the colour of its background (white on the page's default white included)."""
+    found = {k.lower().split("-")[0]: " ".join(v.lower().split()).replace(" ", "") for k, v in _COLOUR.findall(style)}
+    colour, background = found.get("color"), found.get("background")
+    if colour is None:
+        return False
+    if background is None:
+        return colour in _WHITE
+    return colour == background or (colour in _WHITE and background in _WHITE)
+
+
+def _hidden(tag, hidden_names: tuple[set, set] = (set(), set())) -> bool:
     attrs = tag.attrs or {}
     if "hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true":
         return True
     if str(attrs.get("role", "")).lower() in _DROP_ROLES:
         return True
-    return bool(_HIDDEN_STYLE.search(str(attrs.get("style", ""))))
+    classes, ids = hidden_names
+    if classes or ids:
+        own = attrs.get("class") or []
+        own = own if isinstance(own, list) else str(own).split()
+        if classes.intersection(own) or str(attrs.get("id", "")) in ids:
+            return True
+    style = str(attrs.get("style", ""))
+    return bool(_HIDDEN_STYLE.search(style)) or _invisible_colours(style)
+
+
+_CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+_SIMPLE_SELECTOR = re.compile(r"^[a-z0-9]*([.#])([\w-]+)$", re.I)
+
+
+def _hidden_by_stylesheet(soup) -> tuple[set, set]:
+    """Classes and ids that the page's own ``<style>`` rules hide (simple selectors only:
+    ``.name``, ``#name``, ``tag.name``)."""
+    classes, ids = set(), set()
+    for style in soup.find_all("style"):
+        css = re.sub(r"/\*.*?\*/", "", style.get_text(), flags=re.S)
+        css = re.sub(r"@media[^{]*\{", "", css)  # rules inside media queries count too
+        for selectors, body in _CSS_RULE.findall(css):
+            if not (_HIDDEN_STYLE.search(body) or _invisible_colours(body)):
+                continue
+            for selector in selectors.split(","):
+                m = _SIMPLE_SELECTOR.match(selector.strip())
+                if m:
+                    (classes if m.group(1) == "." else ids).add(m.group(2))
+    return classes, ids
 
 
 def _meta_content(soup, *names: str) -> str:
@@ -215,23 +323,36 @@ def _html_meta(soup) -> dict[str, str]:
     )
 
 
-def _content_root(soup):
+def _content_root(soup, hidden_names: tuple[set, set] = (set(), set())):
     """``<main>`` or the one ``<article>`` when the page marks its content, else ``<body>``.
 
     A marked element holding under a fifth of the page's text is a teaser, not the
     content: the whole body is used then."""
     body = soup.body or soup
     for name in ("main", "article"):
-        found = [t for t in body.find_all(name) if not _hidden(t)]
+        found = [t for t in body.find_all(name) if not _hidden(t, hidden_names)]
         if len(found) == 1:
-            if len(html_text(found[0])) >= 0.2 * len(html_text(body)):
+            if len(html_text(found[0], hidden_names)) >= 0.2 * len(html_text(body, hidden_names)):
                 return found[0]
             break
     return body
 
 
-def html_text(root) -> str:
+def _looks_binary(data: bytes) -> bool:
+    """Bytes that are no text document at all (random or binary data saved as .html):
+    NUL bytes, or many control characters once decoded."""
+    sample = data[:65536]
+    if b"\x00" in sample:
+        return True
+    # Control bytes (not tab, line breaks, form feed) are ~11% of random data and ~0 of any
+    # text encoding's pages (bytes >= 0x80 are not counted: legacy encodings use them).
+    bad = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
+    return bad > 0.02 * max(len(sample), 1)
+
+
+def html_text(root, hidden_names: tuple[set, set] = (set(), set())) -> str:
     """Readable text under ``root``: one paragraph per block, blank lines between them.
+    ``hidden_names``: classes and ids the page's stylesheet hides (:func:`_hidden_by_stylesheet`).
 
     Walks the tree with an explicit stack (deeply nested pages cannot overflow
     Python's recursion limit)."""
@@ -268,7 +389,10 @@ def html_text(root) -> str:
         if not isinstance(node, Tag):
             continue
         name = (node.name or "").lower()
-        if name in _DROP_TAGS or _hidden(node):
+        if name in _DROP_TAGS or _hidden(node, hidden_names):
+            continue
+        if name in _VOID_TAGS:  # no text of its own; what lxml nested in it is the page's
+            stack.extend(reversed(list(node.children)))
             continue
         if name == "br":
             current.append("\n")
@@ -288,6 +412,9 @@ def html_text(root) -> str:
 def extract_html(data: bytes) -> Extracted:
     from bs4 import BeautifulSoup
 
+    if _looks_binary(data):
+        raise ExtractError("not an HTML page (binary data)")
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bs4 warns about markup that looks like a URL or a file name
         try:
@@ -295,7 +422,8 @@ def extract_html(data: bytes) -> Extracted:
         except Exception as exc:  # lxml refuses a few malformed inputs outright
             raise ExtractError(f"not readable HTML ({type(exc).__name__})") from None
     meta = _html_meta(soup)
-    text = html_text(_content_root(soup))
+    hidden_names = _hidden_by_stylesheet(soup)
+    text = html_text(_content_root(soup, hidden_names), hidden_names)
     return Extracted(_require_text(text, "no readable text in the page"), "html", meta=meta)
 
 
@@ -330,13 +458,33 @@ def _page_text(raw: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n ")
 
 
+# PDF "titles" that name no document: a browser's blank page or an address, a file name,
+# an editor's placeholder.  The title then comes from the text's first heading line or,
+# failing that, the file name (qa/corpus.py ``guess_title``).
+_JUNK_TITLE = re.compile(
+    r"""^(?:about:\S*|[a-z][a-z0-9+.-]*://\S*|file:\S*|www\.\S*
+        |untitled(?:[\s_-]*\d*)?|document\s*\d*|title|no\s+title|none|null|unknown|print|slide\s*\d*
+        |microsoft\s+(?:word|powerpoint|excel)\s*-.*
+        |.*\.(?:pdf|docx?|odt|rtf|pptx?|xlsx?|txt|html?|indd|qxd|tmp|tex|dvi|ps|eps|png|jpe?g))$""",
+    re.I | re.X,
+)
+
+
+def junk_title(value) -> bool:
+    """Whether a PDF's metadata title is no title (see :data:`_JUNK_TITLE`), or has no letter."""
+    text = " ".join(str(value or "").split())
+    return not text or not any(c.isalpha() for c in text) or bool(_JUNK_TITLE.match(text))
+
+
 def _pdf_meta(reader) -> dict:
-    """Title and creation date from the PDF's document information, where readable."""
+    """Title and creation date from the PDF's document information, where readable (a junk
+    title such as "about:blank" or "Microsoft Word - draft.docx" is left out)."""
     meta: dict = {}
     try:
         info = reader.metadata
         if info is not None:
-            meta["title"] = info.title
+            if not junk_title(info.title):
+                meta["title"] = info.title
             created = info.creation_date
             if created is not None:
                 meta["date"] = created.date()

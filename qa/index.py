@@ -40,13 +40,14 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 
 from . import __version__
 from .chunking import layout
-from .corpus import CATALOG, corpus_fingerprints, scan
+from .corpus import CATALOG, catalog_bytes, corpus_fingerprints, scan
 from .data import Document
 from .embedding import Embedder, build_embedder, load_embedder, save_query_encoder
 from .settings import Settings
@@ -67,6 +68,10 @@ BM25_DIRS = ("bm25-sentences", "bm25-chunks")
 
 class IndexProblem(RuntimeError):
     """An index that is missing, damaged, stale or built differently; one-line message."""
+
+
+class IndexWriteError(IndexProblem, OSError):
+    """An index that could not be written (a full disk): the previous one is untouched."""
 
 
 def rebuild_hint(settings: Settings) -> str:
@@ -271,7 +276,7 @@ def build(
     import faiss
 
     started = _now()
-    documents, skipped = scan(settings.docs)
+    documents, skipped = scan(settings.docs, settings.max_document_mb)
     before = {d.doc_id: d for d in previous.documents} if previous is not None else {}
     documents = [
         replace(d, indexed_at=before[d.doc_id].indexed_at or started)
@@ -346,7 +351,7 @@ def build(
     }
 
     stemmer = _stemmer()
-    catalog = Path(settings.docs) / CATALOG
+    catalog = catalog_bytes(settings.docs)
     from .extract import versions
 
     stores = {name: flat(texts, name) for name, texts in (("sentences", sentence_texts), ("windows", window_texts), ("chunks", chunk_texts))}
@@ -367,8 +372,10 @@ def build(
         "bm25": {"library": "bm25s", "stopwords": "en", "stemmer": "snowball english"},
         "corpus": {
             "root": str(Path(settings.docs).resolve()),
-            "catalog_sha256": hashlib.sha256(catalog.read_bytes()).hexdigest() if catalog.exists() else None,
+            "catalog_sha256": hashlib.sha256(catalog).hexdigest() if catalog is not None else None,
             "documents": {d.doc_id: d.sha256 for d in documents},
+            # Characters of each stored text: a shortened documents.jsonl is caught on load.
+            "text_lengths": {d.doc_id: len(d.text) for d in documents},
             # Every supported file seen, read or skipped: what stale_reason compares.
             "files": dict(sorted([(d.path, d.sha256) for d in documents] + [(s.path, s.sha256) for s in skipped])),
             "skipped": build_info["skipped"],
@@ -456,7 +463,11 @@ def save(index: Index, target: Path) -> Path:
         for name, array in zip(ARRAYS, (index.paragraphs, index.sentences, index.chunks)):
             np.save(tmp / name, array, allow_pickle=False)
         for name, vectors in zip(FAISS_FILES, (index.sentence_vectors, index.window_vectors, index.chunk_vectors)):
-            faiss.write_index(vectors, str(tmp / name))
+            try:
+                faiss.write_index(vectors, str(tmp / name))
+            except RuntimeError as exc:  # faiss reports a failed write (a full disk) as a RuntimeError
+                code = _errno_of(exc)
+                raise OSError(code, os.strerror(code) if "No space left" in str(exc) else _first_line(exc), str(tmp / name)) from None
         for name, bm25 in zip(BM25_DIRS, (index.bm25_sentences, index.bm25_chunks)):
             bm25.save(str(tmp / name), show_progress=False)
         # The ONNX query encoder (query-encoder.onnx, tokenizer.json, query-encoder.json).
@@ -474,12 +485,30 @@ def save(index: Index, target: Path) -> Path:
             os.replace(target, old)
         os.replace(tmp, target)
         shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        where = Path(exc.filename).name if exc.filename else ""
+        raise IndexWriteError(
+            f"cannot write the index to {target}/ ({where + ': ' if where else ''}{exc.strerror or _first_line(exc)}); "
+            f"the previous index is unchanged"
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     index.manifest = manifest
     index.path = target
     return target
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _errno_of(exc: BaseException) -> int:
+    import errno
+
+    return errno.ENOSPC if "No space left" in str(exc) else errno.EIO
 
 
 def _remove_abandoned_builds(target: Path) -> None:
@@ -519,10 +548,59 @@ def read_manifest(folder: Path) -> dict:
         raise IndexProblem(f"{path}: not a qa index manifest")
     if manifest.get("format_version") not in READABLE_VERSIONS:
         raise IndexProblem(
-            f"{path}: index format {manifest.get('format_version')}, this version reads "
+            f"{path}: index format {manifest.get('format_version')!r:.40}, this version reads "
             f"{' and '.join(map(str, READABLE_VERSIONS))}; rebuild with: python -m qa index --index {folder}"
         )
+    problem = manifest_problem(manifest)
+    if problem:
+        raise IndexProblem(f"{path}: damaged manifest ({problem}); rebuild with: python -m qa index --index {folder}")
     return manifest
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _mapping(value, keys, values) -> bool:
+    return isinstance(value, dict) and all(keys(k) and values(v) for k, v in value.items())
+
+
+_SHAPE = {
+    # key: (required, check, what it should be)
+    "created": (True, lambda v: isinstance(v, str), "text"),
+    "model": (True, lambda v: isinstance(v, dict) and isinstance(v.get("name"), str) and _is_int(v.get("dimension")) and v["dimension"] > 0,
+              "an object with a name and a dimension"),
+    "counts": (True, lambda v: isinstance(v, dict) and all(_is_int(v.get(k)) and v[k] >= 0 for k in ("documents", "sentences"))
+               and all(_is_int(v[k]) and v[k] >= 0 for k in ("paragraphs", "chunks") if k in v),
+               "an object of non-negative whole numbers"),
+    "corpus": (True, lambda v: isinstance(v, dict) and isinstance(v.get("root"), str)
+               and ("files" in v or "documents" in v)
+               and all(_mapping(v[k], lambda a: isinstance(a, str), lambda b: isinstance(b, str)) for k in ("files", "documents") if k in v)
+               and _mapping(v.get("text_lengths", {}), lambda a: isinstance(a, str), _is_int)
+               and isinstance(v.get("skipped", []), list)
+               and all(isinstance(x, dict) and isinstance(x.get("path"), str) and isinstance(x.get("reason"), str) for x in v.get("skipped", []))
+               and isinstance(v.get("catalog_sha256"), (str, type(None))),
+               "an object with the folder's root and fingerprints"),
+    "files": (False, lambda v: _mapping(v, lambda a: isinstance(a, str), lambda b: _is_int(b) and b >= 0), "an object of file name → size"),
+    "chunking": (False, lambda v: isinstance(v, dict), "an object"),
+    "passage_encoder": (False, lambda v: isinstance(v, str), "text"),
+    "query_encoder": (False, lambda v: isinstance(v, dict), "an object"),
+    "vectors": (False, lambda v: isinstance(v, dict), "an object"),
+    "build": (False, lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def manifest_problem(manifest: dict) -> str:
+    """What is wrong with a manifest's fields ("" when nothing): a missing key or a value
+    of the wrong kind (a tampered or hand-edited file must not reach the code that reads it)."""
+    for key, (required, ok, what) in _SHAPE.items():
+        if key not in manifest:
+            if required:
+                return f"no {key!r}"
+            continue
+        if not ok(manifest[key]):
+            return f"{key!r} is not {what}"
+    return ""
 
 
 def locate(folder: Path) -> Path:
@@ -568,29 +646,98 @@ def load(folder: Path) -> Index:
                 pages = tuple(int(p) for p in row.pop("pages", ()) or ())
                 doc = Document(**row, pages=pages)
                 pages_ok = list(pages) == sorted(pages) and all(0 <= p <= len(doc.text) for p in pages)
-                if not isinstance(doc.text, str) or not pages_ok:
+                texts_ok = all(isinstance(getattr(doc, f.name), str) for f in fields(Document) if f.name != "pages")
+                if not texts_ok or not pages_ok:
                     raise ValueError("bad document row")
                 documents.append(doc)
+        if len({d.doc_id for d in documents}) != len(documents):
+            raise ValueError("repeated document id")
         return documents
 
     documents = guarded("documents.jsonl", read_documents)
+    hint = rebuild_hint(Settings(index=folder, docs=Path(manifest["corpus"]["root"])))
+    lengths = manifest["corpus"].get("text_lengths")
+    if lengths is not None:  # recorded by builds since text_lengths was added
+        for d in documents:
+            if lengths.get(d.doc_id) != len(d.text):
+                raise IndexProblem(
+                    f"{folder / 'documents.jsonl'}: the text of {d.doc_id!r} has {len(d.text)} characters, the manifest "
+                    f"says {lengths.get(d.doc_id)}; {hint}"
+                )
     arrays = [guarded(n, lambda p: np.load(p, allow_pickle=False)) for n in ARRAYS]
     from .vectors import load_vector_index
 
     # Memory-mapped: start-up does not read the vectors, pages come in as searches need them.
     vectors = [guarded(n, lambda p: load_vector_index(p, mmap=True)) for n in FAISS_FILES]
     bm25 = [guarded(n, lambda p: bm25s.BM25.load(str(p), load_corpus=False)) for n in BM25_DIRS]
+    for name, array in zip(ARRAYS, arrays):
+        problem = _table_problem(name, array, documents, arrays[0], arrays[2])
+        if problem:
+            raise IndexProblem(f"{folder / name}: damaged ({problem}); {hint}")
     index = Index(manifest, documents, *arrays, *vectors, *bm25, path=folder)
-    counts = manifest.get("counts", {})
+    counts = manifest["counts"]
+    dimension = manifest["model"]["dimension"]
+    for name, store, rows in zip(FAISS_FILES, vectors, (index.sentences, index.sentences, index.chunks)):
+        if store.d != dimension or store.ntotal != len(rows):
+            raise IndexProblem(
+                f"{folder / name}: {store.ntotal} vectors of {store.d} dimensions where the index has {len(rows)} of "
+                f"{dimension}; {hint}"
+            )
+    for name, model, rows in zip(BM25_DIRS, bm25, (index.sentences, index.chunks)):
+        if _bm25_size(model) != len(rows):
+            raise IndexProblem(
+                f"{folder / name}: indexes {_bm25_size(model)} passages where the index has {len(rows)} "
+                f"(from another index?); {hint}"
+            )
     if (
-        len(documents) != counts.get("documents")
-        or len(index.sentences) != counts.get("sentences")
-        or index.sentence_vectors.ntotal != len(index.sentences)
-        or index.window_vectors.ntotal != len(index.sentences)
-        or index.chunk_vectors.ntotal != len(index.chunks)
+        len(documents) != counts["documents"]
+        or len(index.sentences) != counts["sentences"]
+        or len(index.paragraphs) != counts.get("paragraphs", len(index.paragraphs))
+        or len(index.chunks) != counts.get("chunks", len(index.chunks))
     ):
-        raise IndexProblem(f"{folder}: files disagree with the manifest's counts; {rebuild_hint(Settings(index=folder))}")
+        raise IndexProblem(f"{folder}: files disagree with the manifest's counts; {hint}")
     return index
+
+
+def _bm25_size(model) -> int:
+    """How many passages a loaded bm25s index holds."""
+    try:
+        return int(model.scores["num_docs"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return -1
+
+
+# Width of each table, and its columns that hold (start, end) pairs.
+_WIDTH = {"paragraphs.npy": 3, "sentences.npy": 7, "chunks.npy": 3}
+
+
+def _table_problem(name: str, table: np.ndarray, documents: list[Document], paragraphs: np.ndarray, chunks: np.ndarray) -> str:
+    """What is wrong with a loaded table ("" when nothing): shape, type, rows pointing at a
+    document that is not there or at characters beyond its text, references out of range.
+    So no question can cut a quote out of range, or an empty one, from a tampered index."""
+    width = _WIDTH[name]
+    if not isinstance(table, np.ndarray) or table.ndim != 2 or table.shape[1] != width:
+        return f"shape {getattr(table, 'shape', None)}, expected (n, {width})"
+    if not np.issubdtype(table.dtype, np.integer):
+        return f"type {table.dtype}, expected integers"
+    if not len(table):
+        return ""
+    docs = table[:, 0]
+    if docs.min() < 0 or docs.max() >= len(documents):
+        return f"a row names document {int(docs.max() if docs.max() >= len(documents) else docs.min())} of {len(documents)}"
+    lengths = np.array([len(d.text) for d in documents], dtype=np.int64)[docs]
+    pairs = [(1, 2)] + ([(5, 6)] if width == 7 else [])
+    for a, b in pairs:
+        start, end = table[:, a], table[:, b]
+        if (start < 0).any() or (end < start).any() or (end > lengths).any():
+            row = int(np.flatnonzero((start < 0) | (end < start) | (end > lengths))[0])
+            return f"row {row}: characters {int(start[row])}–{int(end[row])} outside its document's {int(lengths[row])}"
+    if width == 7:
+        if (table[:, 3] < 0).any() or (table[:, 3] >= len(paragraphs)).any():
+            return "a sentence points at a paragraph that is not there"
+        if (table[:, 4] < 0).any() or (table[:, 4] >= max(len(chunks), 1)).any():
+            return "a sentence points at a chunk that is not there"
+    return ""
 
 
 def stale_reason(manifest: dict, docs: Path) -> str:
@@ -607,8 +754,11 @@ def stale_reason(manifest: dict, docs: Path) -> str:
     added = sorted(set(now) - set(then))
     removed = sorted(set(then) - set(now))
     changed = sorted(k for k in set(now) & set(then) if now[k] != then[k])
-    catalog = Path(docs) / CATALOG
-    catalog_sha = hashlib.sha256(catalog.read_bytes()).hexdigest() if catalog.exists() else None
+    try:
+        catalog = catalog_bytes(docs)
+    except ValueError as exc:
+        return str(exc)
+    catalog_sha = hashlib.sha256(catalog).hexdigest() if catalog is not None else None
     parts = [f"{len(x)} {word}" for x, word in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
     if catalog_sha != manifest["corpus"].get("catalog_sha256"):
         parts.append("catalog changed")
@@ -630,14 +780,81 @@ def check(index: Index, settings: Settings, docs: Path | None = None, model: str
             raise IndexProblem(f"{settings.index}/ is out of date with {docs}/ ({reason}); {hint}")
 
 
+def lock_path(target: Path) -> Path:
+    """The lock file of an index folder: beside it (``.NAME.lock``), so it survives the swap."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.lock")
+
+
+@contextmanager
+def writer_lock(target: Path, wait: bool = True, notify: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the exclusive writer lock of the index folder ``target`` (``fcntl.flock`` on
+    :func:`lock_path`, a file beside the folder, removed when released).  Another writer
+    holding it: wait for it (saying so through ``notify`` once) or, with ``wait=False``,
+    raise :class:`IndexProblem`.  The kernel drops the lock when its holder exits, killed or
+    not, so a crashed build never blocks the next."""
+    import fcntl
+
+    path = lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    told = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                if not wait:
+                    raise IndexProblem(
+                        f"{target}/ is being written by another `qa index` (process {holder}); try again when it ends"
+                    ) from None
+                if notify and not told:
+                    notify(f"waiting for another `qa index` (process {holder}) to finish writing {target}/ …")
+                    told = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            # The holder before us removes the file as it lets go: the lock counts only if
+            # the file locked is still the one at the path.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 def build_and_save(
-    settings: Settings, embedder: Embedder | None = None, progress: bool = False, full: bool = False
+    settings: Settings,
+    embedder: Embedder | None = None,
+    progress: bool = False,
+    full: bool = False,
+    wait: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[Index, float]:
     """Build (or update, see :func:`update`) ``settings.index`` from ``settings.docs`` and
-    save it atomically; returns the index and seconds.  ``full`` re-embeds everything."""
+    save it atomically; returns the index and seconds.  ``full`` re-embeds everything.
+
+    One writer at a time: the folder's writer lock (:func:`writer_lock`) is held from
+    reading the previous index and the documents to the swap, so a second writer starts
+    from the first one's result and nothing either saw is lost."""
     started = time.perf_counter()
-    index = update(settings, embedder, progress, full=full)
-    save(index, settings.index)
+    with writer_lock(settings.index, wait=wait, notify=notify):
+        index = update(settings, embedder, progress, full=full)
+        save(index, settings.index)
     seconds = time.perf_counter() - started
     index.build_info["seconds"] = round(seconds, 3)
     return index, seconds

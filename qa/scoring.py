@@ -178,3 +178,75 @@ class Scorer:
             return cls()
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+# ---------------------------------------------------------------- the reader stage
+
+# The reader re-scores the best ``depth`` units of the linear pre-ranking: a unit is
+# described by its pre-score and what the reader says of its sentences.
+READER_FEATURES = ("pre_score", "max_relevance", "min_relevance", "max_phrase", "pair", "length")
+# Answerability is judged on the best unit after re-scoring.
+ANSWERABILITY_FEATURES = (
+    "final_score",
+    "max_relevance",
+    "max_phrase",
+    "second_relevance",  # the best relevance among the other re-scored units
+    "max_sentence_dense",
+    "max_chunk_dense",
+    "max_coverage",
+    "min_type_missing",
+)
+READER_SCORER_FILE = Path(__file__).with_name("models") / "answer.json"
+
+
+@dataclass(frozen=True)
+class ReaderScorer:
+    """Learnt by ``train/fusion.py`` on SQuAD v1.1 train (never on an evaluation set):
+    a linear pre-ranking over :data:`UNIT_FEATURES`, a linear re-scoring of the best
+    ``depth`` units over :data:`READER_FEATURES`, and a logistic answerability judge over
+    :data:`ANSWERABILITY_FEATURES` with its threshold."""
+
+    pre_weights: dict[str, float]
+    weights: dict[str, float]
+    answerability: dict[str, float]
+    min_confidence: float = 0.5
+    depth: int = 12
+    max_pair_chars: int = 500
+    # Also require the linear scorer's own confidence (qa/weights.json): the judge learnt
+    # near-topic negatives only, the linear gate knows far-off questions.
+    linear_gate: bool = True
+    source: str = ""
+
+    @property
+    def pre_vector(self) -> np.ndarray:
+        return np.array([self.pre_weights.get(f, 0.0) for f in UNIT_FEATURES])
+
+    @property
+    def vector(self) -> np.ndarray:
+        return np.array([self.weights.get(f, 0.0) for f in READER_FEATURES])
+
+    def confidence(self, features: dict[str, float]) -> float:
+        """Probability that the articles answer the question, from the best unit's evidence."""
+        a = self.answerability
+        z = a.get("bias", 0.0) + sum(a.get(f, 0.0) * float(features[f]) for f in ANSWERABILITY_FEATURES)
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+    def to_json(self) -> dict:
+        return {
+            "pre_weights": self.pre_weights,
+            "weights": self.weights,
+            "answerability": self.answerability,
+            "min_confidence": self.min_confidence,
+            "depth": self.depth,
+            "max_pair_chars": self.max_pair_chars,
+            "linear_gate": self.linear_gate,
+            "source": self.source,
+        }
+
+    @classmethod
+    def load(cls, path: Path = READER_SCORER_FILE) -> "ReaderScorer | None":
+        """The trained reader scorer, or None when it has not been trained."""
+        if not Path(path).exists():
+            return None
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

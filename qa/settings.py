@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
-MODES = ("hybrid", "dense-chunks", "bm25-chunks", "sentences")
+MODES = ("hybrid", "hybrid-linear", "dense-chunks", "bm25-chunks", "sentences")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Settings:
     backend: str = "torch"
     # Vector index kind: auto (exact below ~20k passages, IVF-SQ8 above), flat, ivf-sq8, ivf-flat, hnsw-sq8.
     vector_index: str = "auto"
+    # Documents (files) larger than this many megabytes are skipped unread, with a message.
+    max_document_mb: float = 20.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -50,7 +52,10 @@ class Settings:
                 continue
             default = getattr(cls, f.name)
             kind = float if default is None else type(default)
-            values[f.name] = Path(raw) if isinstance(default, Path) else kind(raw)
+            try:
+                values[f.name] = Path(raw) if isinstance(default, Path) else kind(raw)
+            except ValueError:
+                raise ValueError(f"QA_{f.name.upper()}={raw[:40]!r}: not {'a number' if kind in (int, float) else 'a valid value'}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("docs", "index"):
             if key in values:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .answer import QuestionError
+from .cli import question_text
+from .corpus import clean_label
 from .data import Answer, Quote
 from .settings import MODES, Settings
 
@@ -104,7 +106,15 @@ def source_line(quote: Quote) -> str:
     """Title, outlet, paragraph, characters: one Sources entry (escaped Markdown)."""
     outlet = f", {escape_markdown(quote.outlet)}" if quote.outlet else ""
     page = f", page {quote.page}" if quote.page else ""
-    return f"*{escape_markdown(quote.title)}*{outlet}{page}, paragraph {quote.paragraph}, characters {quote.start}–{quote.end}"
+    return f"*{escape_markdown(clean_label(quote.title))}*{outlet}{page}, paragraph {quote.paragraph}, characters {quote.start}–{quote.end}"
+
+
+def _quote_markdown(quote: Quote, mark_phrase: bool) -> str:
+    """The quote as escaped Markdown, its answer phrase in bold when asked for."""
+    if not (mark_phrase and quote.phrase_text.strip()):
+        return escape_markdown(quote.text)
+    a, b = quote.phrase[0] - quote.start, quote.phrase[1] - quote.start
+    return f"{escape_markdown(quote.text[:a])}**{escape_markdown(quote.text[a:b])}**{escape_markdown(quote.text[b:])}"
 
 
 def render_reply(answer: Answer, turn: int | None = None) -> str:
@@ -118,7 +128,7 @@ def render_reply(answer: Answer, turn: int | None = None) -> str:
     else:
         return f"**{NO_ANSWER_LEAD}** No passage comes close to this question."
     for n, q in enumerate(answer.quotes, 1):
-        lines.append(f"{_marker(n, turn)} “{escape_markdown(q.text)}”")
+        lines.append(f"{_marker(n, turn)} “{_quote_markdown(q, mark_phrase=answer.answered and n == 1)}”")
     lines.append("**Sources**")
     sources = "\n".join(f"- {_marker(n, turn)} {source_line(q)}" for n, q in enumerate(answer.quotes, 1))
     return "\n\n".join(lines) + "\n\n" + sources
@@ -182,7 +192,7 @@ def render_source(n: int, quote: Quote, document_text: str, paragraph: tuple[int
         f'<article class="qa-src" id="{ident}" tabindex="-1" data-doc="{escape_html(quote.doc_id)}" '
         f'aria-label="Source {n}">'
         f'<h4 class="qa-src-head"><a class="qa-n" href="#{ident}">[{n}]</a> '
-        f'<cite class="qa-title" dir="auto">{escape_html(quote.title)}</cite></h4>'
+        f'<cite class="qa-title" dir="auto">{escape_html(clean_label(quote.title))}</cite></h4>'
         f'<p class="qa-loc">{outlet}{f"page {quote.page} · " if quote.page else ""}'
         f'paragraph {quote.paragraph} · characters {quote.start}–{quote.end}</p>'
         f"{_invisible_note(p.quote)}"
@@ -248,7 +258,8 @@ def answer_markdown(engine, message: Any, k: int | None = None, mode: str | None
         if mode is not None and mode not in MODES:
             raise QuestionError(f"unknown retrieval mode {str(mode)[:40]!r}; choose one of {', '.join(MODES)}")
         k = _count(k)
-        answer = engine.ask(message if isinstance(message, str) else "", k=k, mode=mode, doc_ids=_doc_ids(doc_ids))
+        text = question_text(message) if isinstance(message, str) else ""
+        answer = engine.ask(text, k=k, mode=mode, doc_ids=_doc_ids(doc_ids))
     except QuestionError as exc:
         return render_error(str(exc)), None
     except Exception:  # a bug must not become a traceback in the browser
@@ -263,17 +274,21 @@ def chat(engine, message: Any, history: Any = None) -> str:
     return answer_markdown(engine, message)[0]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def respond(engine, message: Any, history: Any, k: Any, mode: Any, doc_ids: Any, turns: Any):
     """The UI's chat step → (history, box, panel, citations, turns).
 
     ``turns`` holds, per answer, the panel section (HTML) and the plain-text citations."""
     history = list(history or [])
     turns = [t for t in (turns or []) if isinstance(t, dict)]
-    text = message if isinstance(message, str) else ""
     turn = (turns[-1]["turn"] + 1) if turns else 1
-    reply, answer = answer_markdown(engine, text, k, mode, doc_ids, turn)
+    reply, answer = answer_markdown(engine, message, k, mode, doc_ids, turn)
+    # What goes back to the page must encode as JSON: lone surrogates shown as U+FFFD.
+    text = _SURROGATE.sub("\ufffd", message) if isinstance(message, str) else ""
     shown = escape_markdown(shorten(text.strip(), ECHO_CHARS)) or "(empty question)"
-    history += [{"role": "user", "content": shown}, {"role": "assistant", "content": reply}]
+    history = (history + [{"role": "user", "content": shown}, {"role": "assistant", "content": reply}])[-CHAT_MESSAGES:]
     if answer is not None:
         try:
             section = render_sources(engine, answer, turn)
@@ -349,6 +364,10 @@ a[href^="#qa-t"]:focus-visible, #qa-sources .qa-src:focus-visible { outline: 3px
 @media (max-width: 640px) { #qa-sources .qa-panel { max-height: none; } }
 """
 
+from .page import CSS as _PAGE_CSS  # noqa: E402  (the answer card, reader view, accessibility)
+
+CSS += _PAGE_CSS
+
 # One delegated listener: a click (or Enter) on a "[n]" link shows that passage in the
 # panel, highlights it and moves the keyboard focus there.  No network, no eval.
 JS = """
@@ -375,11 +394,185 @@ JS = """
 """
 
 
+from .page import JS as _PAGE_JS  # noqa: E402
+
+JS = "() => { (" + JS.strip() + ")(); (" + _PAGE_JS.strip() + ")(); }"
+
+
+# ---------------------------------------------------------------- the HTTP layer
+
+# The largest request body accepted (bytes).  A question is at most 2,000 characters; the
+# page also sends the conversation shown (kept to CHAT_MESSAGES below), so 256 KiB is ample.
+MAX_REQUEST_BYTES = 256 * 1024
+# A body over the limit is read and thrown away up to this size, so the client gets a
+# clean 413 instead of a reset connection; beyond it the connection is just closed.
+DRAIN_BYTES = 8 * 1024 * 1024
+# Messages of the conversation kept (user + assistant): older ones drop off the page.
+CHAT_MESSAGES = 40
+# Gradio's upload routes: this app takes no files.
+_UPLOAD = re.compile(r"/upload(?:_progress)?/?$")
+_NAMED = re.compile(r"^/gradio_api/(run|call|api)/(?:(v2)/)?([^/]+)/?$")
+
+
+class RequestGuard:
+    """ASGI middleware in front of Gradio: what the raw API may send, checked before
+    Gradio reads anything.
+
+    * uploads are refused (403) whatever the route's spelling;
+    * a body over ``max_body`` bytes is refused (413) — from its Content-Length before a
+      byte is read, or as it streams in — so memory per request is bounded;
+    * a call of a named endpoint (``/gradio_api/run|call|api/NAME``, ``call/v2/NAME``) or a
+      queue join must carry a JSON body with as many values as the event takes (or exactly
+      its parameter names, for ``v2``); otherwise 400 with one line saying what is wrong,
+      instead of Gradio's HTTP 500 and a traceback in the server log.
+    """
+
+    def __init__(self, app, blocks=None, max_body: int = MAX_REQUEST_BYTES) -> None:
+        self.app, self.blocks, self.max_body = app, blocks, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if _UPLOAD.search(path):
+            await self._drain(receive)
+            return await _reply(send, 403, "uploads are disabled: this app takes questions only")
+        length = _content_length(scope)
+        if length is not None and (length < 0 or length > self.max_body):
+            await self._drain(receive, length)
+            return await _reply(send, 413, f"request too large: at most {self.max_body} bytes")
+        if method in ("GET", "HEAD", "OPTIONS") and not length:
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                chunks.clear()
+                await self._drain(receive)
+                return await _reply(send, 413, f"request too large: at most {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = self._call_problem(path, method, body) if method == "POST" else None
+        if problem:
+            status, text = problem
+            log.warning("refused %s %s: %s", method, path, text)
+            return await _reply(send, status, text)
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _drain(receive, length: int | None = None) -> None:
+        """Read and drop what the client sends (up to DRAIN_BYTES), holding none of it."""
+        if length is not None and length > DRAIN_BYTES:
+            return
+        seen = 0
+        while seen <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    def _fn(self, api_name: str | None = None, fn_index=None):
+        if self.blocks is None:
+            return None
+        for i, fn in self.blocks.fns.items():
+            if (api_name is not None and fn.api_name == api_name) or (fn_index is not None and i == fn_index):
+                return fn
+        return None
+
+    def _call_problem(self, path: str, method: str, body: bytes) -> tuple[int, str] | None:
+        named = _NAMED.match(path)
+        if not named and not path.rstrip("/").endswith("/gradio_api/queue/join"):
+            return None
+        try:
+            payload = json.loads(body or b"null")
+        except (UnicodeDecodeError, ValueError):
+            return 400, "the request body is not valid JSON"
+        if not isinstance(payload, dict):
+            return 400, "the request body must be a JSON object"
+        if named:
+            _, v2, api_name = named.groups()
+            fn = self._fn(api_name=api_name)
+            if fn is None or getattr(fn, "api_visibility", "public") == "private":
+                return 404, f"no API endpoint named {shorten(api_name, 60)!r} (see the page's API link)"
+        else:
+            v2 = None
+            index = payload.get("fn_index")
+            fn = self._fn(fn_index=index) if isinstance(index, int) and not isinstance(index, bool) else None
+            if fn is None:
+                return 400, "the request names no event of this page (fn_index)"
+        if v2:
+            import inspect
+
+            try:
+                wanted = [p for p in inspect.signature(fn.fn).parameters]
+            except (TypeError, ValueError):
+                return None
+            extra = sorted(set(payload) - set(wanted) - {"oauth_token"})
+            missing = [p for p in wanted if p not in payload]
+            if extra or missing:
+                said = "; ".join(x for x in (
+                    f"unknown parameter {shorten(str(extra[0]), 60)!r}" if extra else "",
+                    f"missing parameter {missing[0]!r}" if missing else "") if x)
+                return 400, f"{said}: {api_name} takes {', '.join(wanted) or 'nothing'}"
+            return None
+        data = payload.get("data")
+        counts = {len(fn.inputs), len([b for b in fn.inputs if not getattr(b, "skip_api", False)])}
+        if not isinstance(data, list):
+            return 400, f"the request needs \"data\": a list of {min(counts)} value(s)"
+        if len(data) not in counts:
+            return 400, f"the request gives {len(data)} value(s) in \"data\"; this endpoint takes {min(counts)}"
+        return None
+
+
+def _content_length(scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return -1
+    return None
+
+
+async def _reply(send, status: int, text: str) -> None:
+    body = json.dumps({"error": text}).encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def app_kwargs(blocks) -> dict:
+    """What the FastAPI app Gradio makes is given (``launch(app_kwargs=...)``): the guard."""
+    from starlette.middleware import Middleware
+
+    return {"middleware": [Middleware(RequestGuard, blocks=blocks)]}
+
+
 def launch_options() -> dict:
-    """Keyword arguments for ``Blocks.launch`` (Gradio 6 takes theme, CSS and JS there)."""
+    """Keyword arguments for ``Blocks.launch`` (Gradio 6 takes theme, CSS and JS there).
+    Add ``app_kwargs=app_kwargs(demo)`` for the HTTP guard (app.py does)."""
     import gradio as gr
 
     return dict(
+        max_file_size=0,  # no uploads (RequestGuard refuses the routes too)
         theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS),
         css=CSS,
         js=JS,
@@ -397,9 +590,140 @@ def launch_options() -> dict:
 def _doc_choices(engine) -> list[tuple[str, str]]:
     out = []
     for d in engine.index.documents:
-        label = shorten(" ".join(d.title.split()), 90) + (f" ({shorten(d.outlet, 40)})" if d.outlet else "")
+        label = shorten(clean_label(d.title), 90) + (f" ({shorten(d.outlet, 40)})" if d.outlet else "")
         out.append((label, d.doc_id))
     return out
+
+
+# ---------------------------------------------------------------- a replaced index
+
+
+def _stamp(manifest: Path) -> tuple | None:
+    """Identity of an index folder's manifest (a new build is a new file: the folder is
+    swapped by rename); None while there is none (mid-swap)."""
+    try:
+        st = manifest.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+RELOADED = "*The index was rebuilt since the last question ({documents} documents now): this answer comes from the new one.*"
+RELOAD_FAILED = "*The index on disk was replaced but cannot be loaded ({problem}); answering from the one loaded before.*"
+
+
+class LiveEngine:
+    """The engine the app answers with, replaced by a fresh one when the index folder on
+    disk is replaced (``qa index`` while the app runs).
+
+    Between questions :meth:`current` compares the manifest's identity with the one
+    loaded; when it changed, the new index is loaded and checked completely (and loaded
+    again if it changed during the load) before it is swapped in by one assignment.  Each
+    question takes one engine for its whole answer (quotes, citations, the sources panel),
+    so old offsets are never cut from new text.  The notice says so to whoever asked."""
+
+    def __init__(self, engine, settings: Settings | None = None, load=None) -> None:
+        import threading
+
+        self._engine = engine
+        self.settings = settings or engine.settings
+        self.manifest = Path(self.settings.index) / "manifest.json"
+        self._stamp = _stamp(self.manifest)
+        self._failed: tuple | None = None
+        self._lock = threading.Lock()
+        self._load = load or self._open
+
+    def _open(self):
+        from .pipeline import open_engine
+
+        engine = open_engine(self.settings)
+        engine.ask("warm up")  # lazy tables, tokenizer padding: before any thread shares it
+        return engine
+
+    @property
+    def engine(self):
+        return self._engine
+
+    def current(self) -> tuple[Any, str]:
+        """(engine for the next question, a notice when it was just reloaded or "")."""
+        stamp = _stamp(self.manifest)
+        if stamp is None or stamp == self._stamp or stamp == self._failed:
+            return self._engine, ""
+        with self._lock:
+            if _stamp(self.manifest) == self._stamp:  # another question reloaded it meanwhile
+                return self._engine, ""
+            for _ in range(3):
+                before = _stamp(self.manifest)
+                try:
+                    fresh = self._load()
+                except Exception as exc:  # IndexProblem, ModelError, a half-written folder: keep serving
+                    problem = " ".join(str(exc).split())[:200] or type(exc).__name__
+                    log.warning("the index was replaced but cannot be loaded: %s", problem)
+                    self._failed = before
+                    return self._engine, RELOAD_FAILED.format(problem=escape_markdown(problem))
+                if _stamp(self.manifest) == before:
+                    break
+            else:  # replaced again and again while loading: try at the next question
+                return self._engine, ""
+            self._engine, self._stamp, self._failed = fresh, before, None
+        log.info("reloaded the index: %d documents", len(fresh.index.documents))
+        return fresh, RELOADED.format(documents=len(fresh.index.documents))
+
+
+MODE_HELP = {
+    "hybrid": "hybrid (default): ranks sentences by meaning and words, then reads the best; says when the articles don't say",
+    "hybrid-linear": "hybrid-linear: the same ranking without the reading step",
+    "dense-chunks": "dense-chunks: whole passages closest in meaning (baseline; never says \"don't say\")",
+    "bm25-chunks": "bm25-chunks: whole passages sharing the most words (baseline)",
+    "sentences": "sentences: single sentences closest in meaning (baseline)",
+}
+
+
+def _echo(text: str) -> str:
+    """A question shown back in the chat: one escaped line, at most ECHO_CHARS."""
+    text = _SURROGATE.sub("\ufffd", text) if isinstance(text, str) else ""
+    return escape_markdown(shorten(text.strip(), ECHO_CHARS)) or "(empty question)"
+
+
+def ui_step(engine, message: Any, k: Any, mode: Any, doc_ids: Any, turns: Any, differences=None, notice: str = ""):
+    """The chat step of the page → (messages, box, turns, turns to store, reader, export).
+
+    Follow-ups are read against the previous turn (:mod:`qa.conversation`); the answer's
+    article opens in the reader view.  Never raises."""
+    from . import chat as conv
+
+    turns = [t for t in (turns or []) if isinstance(t, dict)]
+    text = message if isinstance(message, str) else ""
+    reader = None
+    try:
+        if mode is not None and mode not in MODES:
+            raise QuestionError(f"unknown retrieval mode {str(mode)[:40]!r}; choose one of {', '.join(MODES)}")
+        turn = conv.ask_turn(engine, question_text(text), _count(k), mode, _doc_ids(doc_ids), turns, differences)
+        box = ""
+    except QuestionError as exc:
+        turn, box = {"question": text, "error": render_error(str(exc))}, text
+    except Exception:  # a bug must not become a traceback in the browser
+        log.exception("answering %r failed", shorten(str(message), 200))
+        turn, box = {"question": text, "error": FAILURE}, text
+    # What goes back to the page must encode as JSON: lone surrogates shown as U+FFFD.
+    turn["question"] = _SURROGATE.sub("\ufffd", turn["question"])
+    box = _SURROGATE.sub("\ufffd", box)
+    turn["turn"] = conv.number(turns)
+    if notice:
+        turn["notice"] = notice
+    turns = (turns + [turn])[-conv.MAX_TURNS :]
+    for n, t in enumerate(turns, 1):
+        t["turn"] = n
+    messages = conv.history(engine, turns, _echo)
+    if notice:
+        messages[-1]["content"] = f"{notice}\n\n{messages[-1]['content']}"
+    if turn.get("answered") and turn.get("quotes"):
+        top = conv.quote_from_ref(engine, turn["quotes"][0])
+        if top is not None:
+            from .present import reader_link
+
+            reader = conv.reader(engine, turns, reader_link(top.doc_id, top.paragraph, (top.start, top.end)))
+    return messages, box, turns, turns, reader, conv.export(engine, turns)
 
 
 def build_app(engine, settings: Settings | None = None):
@@ -407,34 +731,95 @@ def build_app(engine, settings: Settings | None = None):
 
     API: ``/chat`` takes a question and returns the Markdown reply.  Every event that
     uses the engine shares the concurrency group "engine", so ``queue(default_concurrency_limit=N)``
-    bounds the questions answered at once, from the page and the API together."""
+    bounds the questions answered at once, from the page and the API together.
+
+    The page: each reply is one answer card (:mod:`qa.present`); follow-up questions are
+    read in the context of the previous turn; the conversation is kept in the browser
+    (``gr.BrowserState``) and comes back on reload; any citation opens the whole article in
+    the reader view, also from a stable link (``?doc=ID&p=N``)."""
     import gradio as gr
+
+    from . import chat as conv
+    from . import page
+    from .disagreement import for_engine
+    from .present import READER_EMPTY, export_html
 
     settings = settings or engine.settings
     examples = example_questions(engine)
+    live = LiveEngine(engine, settings)
+    differ = {"engine": None, "fn": None}
+
+    def differences_for(current):
+        if differ["engine"] is not current:
+            differ["engine"], differ["fn"] = current, for_engine(current)
+        return differ["fn"]
 
     def api_chat(message: str) -> str:
         """Answer a question from the articles: verbatim quotes with [n] markers, then Sources."""
-        return chat(engine, message)
+        current, notice = live.current()
+        reply = chat(current, message)
+        return f"{notice}\n\n{reply}" if notice else reply
 
-    def ui_respond(message, history, k, mode, doc_ids, turns):
-        return respond(engine, message, history, k, mode, doc_ids, turns)
+    def ui_respond(message, k, mode, doc_ids, turns):
+        current, notice = live.current()
+        if notice.startswith(RELOADED[:25]):  # the article list follows the new index
+            known = set(current.index.doc_index)
+            doc_ids = [d for d in (doc_ids or []) if d in known]
+            choices = gr.update(choices=_doc_choices(current), value=doc_ids)
+        else:
+            choices = gr.update()
+        messages, box, turns, stored, reader, export = ui_step(current, message, k, mode, doc_ids, turns, differences_for(current), notice)
+        return messages, box, turns, stored, gr.update() if reader is None else reader, export, choices
+
+    def ui_open(ref, turns):
+        current, _ = live.current()
+        try:
+            return conv.reader(current, [t for t in (turns or []) if isinstance(t, dict)], ref)
+        except Exception:
+            log.exception("opening %r failed", shorten(str(ref), 200))
+            return '<p class="qa-empty">This article could not be shown.</p>'
+
+    def ui_load(stored, request: gr.Request):
+        current, _ = live.current()
+        try:
+            turns = conv.load_turns(current, stored)
+        except Exception:
+            log.exception("restoring the conversation failed")
+            turns = []
+        query = dict(request.query_params) if request is not None else {}
+        from urllib.parse import urlencode
+
+        ref = "?" + urlencode({key: str(query[key])[:200] for key in ("doc", "p", "hl") if key in query}) if query.get("doc") else None
+        try:
+            reader = conv.reader(current, turns, ref) if ref else READER_EMPTY
+        except Exception:
+            log.exception("opening %r failed", shorten(str(ref), 200))
+            reader = READER_EMPTY
+        return conv.history(current, turns, _echo), turns, reader, conv.export(current, turns)
+
+    def ui_clear():
+        return [], "", [], [], READER_EMPTY, export_html([])
+
+    ui_load.__annotations__["request"] = gr.Request  # this module's annotations are strings
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
             "Answers are **verbatim quotes** from the indexed articles, each with its source. "
-            "When the articles don't say, you are told so."
+            "When the articles don't say, you are told so. Follow-up questions (\"Why did he do that?\") "
+            "are read in the light of the previous one."
         )
         turns = gr.State([])
+        stored = gr.BrowserState([], storage_key="qa-conversation")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(
                     label="Conversation",
                     elem_id="qa-chat",
-                    height=460,
+                    height=520,
+                    autoscroll=False,
                     latex_delimiters=[],
-                    buttons=["copy"],
+                    buttons=[],
                     feedback_options=None,
                     sanitize_html=True,
                     placeholder="Ask about the articles; quotes and their sources appear here.",
@@ -453,29 +838,33 @@ def build_app(engine, settings: Settings | None = None):
                 if examples:
                     gr.Examples(examples=[[q] for q in examples], inputs=[box], label="Example questions")
                 with gr.Accordion("Options", open=False, elem_id="qa-options"):
-                    k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Number of quotes", elem_id="qa-k")
-                    mode = gr.Dropdown(list(MODES), value=settings.mode, label="Retrieval mode", elem_id="qa-mode")
+                    k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Number of quotes (at most 10)", elem_id="qa-k")
+                    mode = gr.Dropdown(
+                        [(MODE_HELP.get(m, m), m) for m in MODES], value=settings.mode, label="Retrieval mode",
+                        info="How passages are found; only the default can say \"the articles don't say\".", elem_id="qa-mode",
+                    )
                     docs = gr.CheckboxGroup(
                         _doc_choices(engine), label="Only these articles (none ticked: all)", elem_id="qa-docs"
                     )
+                export = gr.HTML(export_html([]), elem_id="qa-export")
                 clear_btn = gr.Button("Clear conversation", variant="secondary", elem_id="qa-clear")
+                gr.HTML('<p id="qa-status" class="qa-sr" role="status" aria-live="polite"></p>')
             with gr.Column(scale=2, min_width=300):
-                gr.Markdown("### Sources")
-                panel = gr.HTML(PANEL_EMPTY, elem_id="qa-sources", label="Sources")
-                citations = gr.Textbox(
-                    label="Citations as plain text (to copy)",
-                    elem_id="qa-citations",
-                    lines=3,
-                    max_lines=12,
-                    interactive=False,
-                    buttons=["copy"],
-                )
+                gr.Markdown("## Article")
+                reader = gr.HTML(READER_EMPTY, elem_id="qa-reader")
+                ref = gr.Textbox(elem_id="qa-open-ref", elem_classes=["qa-hidden"], show_label=False, container=False,
+                                 label="Article to open")
+                open_btn = gr.Button("Open", elem_id="qa-open-btn", elem_classes=["qa-hidden"])
 
-        inputs = [box, chatbot, k, mode, docs, turns]
-        outputs = [chatbot, box, panel, citations, turns]
+        outputs = [chatbot, box, turns, stored, reader, export]
         for trigger in (box.submit, ask.click):
-            trigger(ui_respond, inputs, outputs, api_visibility="private", concurrency_id="engine", show_progress="minimal")
-        clear_btn.click(clear, None, outputs, api_visibility="private", queue=False)
-        chatbot.clear(clear, None, outputs, api_visibility="private", queue=False)
+            trigger(ui_respond, [box, k, mode, docs, turns], outputs + [docs], api_visibility="private",
+                    concurrency_id="engine", show_progress="minimal").then(None, js=page.SHOW_LATEST, api_visibility="private")
+        open_btn.click(ui_open, [ref, turns], [reader], api_visibility="private").then(
+            None, js=page.SHOW_READER, api_visibility="private")
+        clear_btn.click(ui_clear, None, outputs, api_visibility="private")
+        chatbot.clear(ui_clear, None, outputs, api_visibility="private")
+        demo.load(ui_load, [stored], [chatbot, turns, reader, export], api_visibility="private").then(
+            None, js=page.SHOW_READER, api_visibility="private")
         gr.api(api_chat, api_name="chat", concurrency_id="engine")
     return demo

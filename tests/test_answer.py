@@ -72,10 +72,16 @@ def test_restrict_to_documents(engine):
         engine.ask("anything", doc_ids=["nope"])
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "\x00\x01", "x" * 100_000])
+@pytest.mark.parametrize("bad", ["", "   ", "\x00\x01", "x" * 100_000, "ships \udced?"])
 def test_bad_questions_are_clear_errors(engine, bad):
     with pytest.raises(QuestionError):
         engine.ask(bad)
+
+
+@pytest.mark.parametrize("k", [0, -1, 11, 50])
+def test_number_of_quotes_out_of_range_is_an_error_not_a_silent_default(engine, k):
+    with pytest.raises(QuestionError, match="between 1 and 10"):
+        engine.ask("What is CECOT?", k=k)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense-chunks", "bm25-chunks", "sentences"])

@@ -7,8 +7,11 @@ untrusted documents are shown as text: no script runs, nothing is fetched from t
 
 from __future__ import annotations
 
+import csv
+import json
+import io
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -16,6 +19,8 @@ try:
     from tests.test_app import OUT_OF_SCOPE, ROOT, SEEDS, start_app
 except ImportError:  # tests/ not a package: pytest puts tests/ itself on sys.path
     from test_app import OUT_OF_SCOPE, ROOT, SEEDS, start_app
+
+from qa.present import _LINE_BREAKS as LINE_BREAKS  # noqa: E402  (how the chat shows line breaks)
 
 pytestmark = pytest.mark.browser
 
@@ -26,8 +31,10 @@ ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 BOT = '[data-testid="bot"]'
+USER = '[data-testid="user"]'
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 (MPL-2.0, header kept)
 SEED_QUESTION = "Where did Bukele host Rubio for their talks?"
-ANSWER_TIMEOUT = 30_000
+ANSWER_TIMEOUT = 60_000  # a bound on waiting for a state, generous for a busy 2-core machine
 
 
 def document_text(folder: Path, doc_id: str) -> str:
@@ -94,9 +101,13 @@ def open_page(browser):
         rec = Recorder()
         ctx.on("request", lambda r: rec.urls.append(r.url))
         page = ctx.new_page()
+        page.set_default_timeout(ANSWER_TIMEOUT)
         page.on("pageerror", lambda e: rec.errors.append(str(e)))
         page.goto(url)
         page.wait_for_selector("#qa-question textarea", timeout=30_000)
+        # The page has restored what the browser kept (its load event set this): asking
+        # before that could see the restored conversation replace the new answer.
+        page.wait_for_function("document.body.dataset.qaReader !== undefined", timeout=30_000)
         contexts.append(ctx)
         recorders.append(rec)
         page.recorder = rec
@@ -110,41 +121,67 @@ def open_page(browser):
 
 
 def ask(page, question: str, n_before: int | None = None):
-    """Type ``question``, press Enter, wait for the new reply; returns the reply's locator."""
+    """Type ``question``, press Enter, wait until the new reply is shown (the page marks
+    ``body[data-qa-shown]`` once it has brought it into view); returns the reply's locator."""
     bots = page.locator(BOT)
     n = bots.count() if n_before is None else n_before
+    users = page.locator(USER).count()
     box = page.locator("#qa-question textarea")
     box.fill(question)
     box.press("Enter")
     page.wait_for_function(f"document.querySelectorAll('{BOT}').length > {n}", timeout=ANSWER_TIMEOUT)
-    reply = bots.nth(n)
-    reply.locator("strong").first.wait_for(timeout=ANSWER_TIMEOUT)
-    return reply
+    page.wait_for_function(f"document.body.dataset.qaShown === '{users + 1}'", timeout=ANSWER_TIMEOUT)
+    return bots.nth(n)
 
 
 def set_quotes(page, k: int) -> None:
-    page.locator("#qa-options").get_by_text("Options").first.click()
+    """Set the number of quotes and wait until the page holds the new value (the request
+    carries what the slider holds: asking before it changed asked for the old number)."""
+    toggle = page.locator("#qa-options button.label-wrap, #qa-options > button").first
+    if toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+        page.wait_for_selector("#qa-options button[aria-expanded='true']")
     number = page.locator("#qa-k input[type=number]")
     number.fill(str(k))
     number.press("Enter")
     number.blur()
+    page.wait_for_function(f"document.querySelector('#qa-k input[type=range]').value === '{k}'")
 
 
-def in_viewport(page, selector: str) -> bool:
-    return page.evaluate(
-        """(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
-             return r.height > 0 && r.top < innerHeight && r.bottom > 0 && r.left < innerWidth && r.right > 0; }""",
-        selector,
+def in_viewport(page, selector_or_locator) -> bool:
+    loc = page.locator(selector_or_locator) if isinstance(selector_or_locator, str) else selector_or_locator
+    return loc.first.evaluate(
+        """(e) => { const r = e.getBoundingClientRect();
+             return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight && r.left < innerWidth && r.right > 0; }"""
     )
 
 
-def check_marks(page, folder: Path, turn: int = 1) -> int:
-    """Every highlighted quote in the panel is exactly ``document[start:end]``."""
+def fold(text: str) -> str:
+    return LINE_BREAKS.sub(" ", text)
+
+
+def chat_quotes(reply, folder: Path) -> list[dict]:
+    """Each quote of a reply, checked: the text between its quote marks is exactly the
+    document's characters its link names (line breaks shown as spaces)."""
+    quotes = reply.locator(".qa-quote").evaluate_all(
+        """els => els.map(e => { const p = e.querySelector('.qa-text').cloneNode(true);
+             const a = p.querySelector('a.qa-n'); const href = a.getAttribute('href'); a.remove();
+             return {href, text: p.textContent.trim()}; })"""
+    )
+    assert quotes
+    for q in quotes:
+        query = parse_qs(q["href"].lstrip("?"))
+        doc, (start, end) = query["doc"][0], map(int, query["hl"][0].split("-"))
+        q.update(doc=doc, start=start, end=end)
+        assert q["text"] == f"“{fold(document_text(folder, doc)[start:end])}”", q
+    return quotes
+
+
+def check_marks(page, folder: Path) -> int:
+    """Every highlighted passage in the reader view is exactly ``document[start:end]``."""
     marks = page.evaluate(
-        """(turn) => [...document.querySelectorAll(`#qa-sources section[data-turn="${turn}"] article`)].map(a => {
-             const m = a.querySelector('mark');
-             return {doc: a.dataset.doc, start: +m.dataset.start, end: +m.dataset.end, text: m.textContent}; })""",
-        turn,
+        """() => [...document.querySelectorAll('#qa-reader article mark')].map(m => ({
+             doc: m.closest('article').dataset.doc, start: +m.dataset.start, end: +m.dataset.end, text: m.textContent}))"""
     )
     assert marks
     for m in marks:
@@ -152,83 +189,138 @@ def check_marks(page, folder: Path, turn: int = 1) -> int:
     return len(marks)
 
 
+def wait_reader(page, doc: str, start: int | None = None) -> None:
+    """Wait until the reader view shows ``doc`` with the passage at ``start`` active and
+    brought into view (the page records ``body[data-qa-reader]`` once it has scrolled)."""
+    where = f"#qa-reader article[data-doc='{doc}']"
+    page.wait_for_selector(f"{where} mark.qa-active[data-start='{start}']" if start is not None else where)
+    if start is not None:
+        page.wait_for_function(f"document.body.dataset.qaReader === '{doc}:{start}'")
+
+
+def follow(page, action, doc: str, start: int | None = None) -> None:
+    """Do ``action`` (a click, a key press on a link) and wait until the reader view it
+    opens has been shown (``body[data-qa-opened]`` counts the views the page has shown)."""
+    before = page.evaluate("+(document.body.dataset.qaOpened || 0)")
+    action()
+    page.wait_for_function(f"+(document.body.dataset.qaOpened || 0) > {before}", timeout=ANSWER_TIMEOUT)
+    wait_reader(page, doc, start)
+
+
+def top_in_view(page, reply) -> None:
+    """The reply's lead line and its first quote are in the viewport."""
+    assert in_viewport(page, reply.locator(".qa-lead")), "the lead line is out of view"
+    first = reply.locator(".qa-quote .qa-text").first
+    if first.count() and first.is_visible():
+        assert in_viewport(page, first), "the first quote is out of view"
+
+
+def axe_findings(page) -> list[dict]:
+    """axe-core's serious and critical WCAG 2.1 A/AA findings on the page as it is."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """async () => { const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+             return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+               nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || '').slice(0, 200))})); }"""
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
 # ---------------------------------------------------------------- the seed corpus
 
 
-def test_seed_question_shows_quotes_sources_and_citation_click(seed_app, open_page):
-    page = open_page(seed_app.url)
+def test_answer_card_in_view_with_each_source_beside_its_quote(seed_app, open_page):
+    page = open_page(seed_app.url, width=1366, height=900)
     reply = ask(page, SEED_QUESTION, 0)
     text = reply.inner_text()
-    assert "From the articles" in text or "The articles don't say" in text
-    assert "Lake Coatepeque" in text and "Sources" in text
-    assert "paragraph" in text and "characters" in text
-    n = check_marks(page, SEEDS)
-    assert n == 5  # the default number of quotes
-    assert page.locator("#qa-sources section[data-turn='1'] h3").inner_text().startswith(("Sources for", "Closest"))
-    citations = page.locator("#qa-citations textarea").input_value()
-    assert citations.startswith("[1] “") and "paragraph" in citations and "characters" in citations
+    assert text.startswith("From the articles") and "Lake Coatepeque" in text
+    top_in_view(page, reply)
+    # One card: the best quote first with its source beside it; the others folded.
+    assert reply.locator(".qa-quote.qa-top").count() == 1
+    top_source = reply.locator(".qa-top .qa-src").inner_text()
+    assert "Daily Kos, date unknown, paragraph " in top_source
+    assert "characters" not in top_source  # in the tooltip, the reader view and --json
+    assert reply.locator(".qa-top .qa-where").get_attribute("title").startswith("characters ")
+    more = reply.locator("details.qa-more")
+    assert more.count() == 1 and more.get_attribute("open") is None
+    quotes = chat_quotes(reply, SEEDS)
+    assert len(quotes) == 5  # the default number of quotes
+    assert "Sources" not in text and page.locator("#qa-citations").count() == 0  # sources shown once
+    # The answer's article is open beside it, the quote highlighted.
+    wait_reader(page, quotes[0]["doc"], quotes[0]["start"])
+    check_marks(page, SEEDS)
+    page.screenshot(path=str(ARTIFACTS / "desktop-answer.png"))
 
-    # Click the last quote's marker in the chat: its passage is scrolled into view and highlighted.
-    page.screenshot(path=str(ARTIFACTS / "desktop-answer.png"), full_page=True)
-    reply.locator(f'a[href="#qa-t1-s{n}"]').first.click()
-    page.wait_for_selector(f"#qa-t1-s{n}.qa-active")
-    assert page.locator("#qa-sources .qa-active").count() == 1
-    assert in_viewport(page, f"#qa-t1-s{n} mark")
-    assert page.evaluate("document.activeElement.id") == f"qa-t1-s{n}"
-    assert page.url.rstrip("/") == seed_app.url.rstrip("/")  # no navigation, no new tab
+    # A quote under "more evidence": its [n] opens the whole article at that passage.
+    more.locator("summary").click()
+    last = quotes[-1]
+    follow(page, reply.locator(".qa-quote a.qa-n").nth(4).click, last["doc"], last["start"])
+    assert in_viewport(page, "#qa-reader mark.qa-active")
+    assert page.evaluate("document.activeElement.classList.contains('qa-article')")
+    assert f"doc={last['doc']}" in page.url  # the address bar holds the stable link
     assert len(page.context.pages) == 1
+    check_marks(page, SEEDS)
     page.screenshot(path=str(ARTIFACTS / "desktop-citation-click.png"))
 
-    # A second question: the panel keeps both, newest first, with distinct anchors.
-    ask(page, "What grim title did El Salvador once carry because of its killings?")
-    assert page.locator("#qa-sources section").first.get_attribute("data-turn") == "2"
-    page.locator(BOT).nth(1).locator('a[href="#qa-t2-s1"]').first.click()
-    page.wait_for_selector("#qa-t2-s1.qa-active")
+    # A second question: its top is in view as well.
+    second = ask(page, "What grim title did El Salvador once carry because of its killings?")
+    top_in_view(page, second)
+    assert second.locator(".qa-note").count() == 0  # a question that stands alone is asked as typed
+    page.screenshot(path=str(ARTIFACTS / "desktop-second-answer.png"))
     assert page.recorder.errors == []
 
 
-def test_out_of_scope_question_says_so(seed_app, open_page):
+def test_out_of_scope_question_says_so_and_folds_the_closest_passages(seed_app, open_page):
     page = open_page(seed_app.url)
     reply = ask(page, OUT_OF_SCOPE, 0)
     text = reply.inner_text()
-    assert text.startswith("The articles don't say.")
-    assert "You may look at" in text
-    assert page.locator("#qa-sources section h3").first.inner_text().startswith("Closest passages")
-    check_marks(page, SEEDS)
-    page.screenshot(path=str(ARTIFACTS / "out-of-scope.png"), full_page=True)
+    assert text.startswith("The articles don't say.") and "You may look at" in text and "not an answer" in text
+    assert "From the articles" not in text
+    # The closest passages are folded and never shown as the answer.
+    closest = reply.locator("details.qa-closest")
+    assert closest.count() == 1 and closest.get_attribute("open") is None
+    assert reply.locator(".qa-top, mark.qa-phrase").count() == 0
+    top_in_view(page, reply)
+    chat_quotes(reply, SEEDS)
+    page.screenshot(path=str(ARTIFACTS / "out-of-scope.png"))
 
 
 def test_empty_question_gets_a_message(seed_app, open_page):
     page = open_page(seed_app.url)
     reply = ask(page, "   ", 0)
     assert "empty question" in reply.inner_text()
-    assert page.locator("#qa-sources article").count() == 0
+    assert page.locator("#qa-reader article").count() == 0
 
 
 def test_options_number_of_quotes_and_restrict_to_one_article(seed_app, open_page):
     page = open_page(seed_app.url)
     set_quotes(page, 2)
     page.locator("#qa-docs label").filter(has_text="Strengthening Ties").locator("input").check()
-    ask(page, "Why has Bukele become so popular?", 0)
-    docs = page.locator("#qa-sources section[data-turn='1'] article").evaluate_all("els => els.map(e => e.dataset.doc)")
-    assert docs == ["004_6b5739bd79ea8551"] * 2
-    check_marks(page, SEEDS)
+    page.wait_for_function("document.querySelector('#qa-docs input:checked') !== null")
+    reply = ask(page, "Why has Bukele become so popular?", 0)
+    quotes = chat_quotes(reply, SEEDS)
+    assert [q["doc"] for q in quotes] == ["004_6b5739bd79ea8551"] * 2
+    assert "Searched only: Strengthening Ties" in reply.inner_text()  # the reply says which
+    # The controls explain themselves.
+    assert "at most 10" in page.locator("#qa-k").inner_text()
+    assert "only the default" in page.locator("#qa-mode").inner_text()
 
 
 def test_phone_width(seed_app, open_page):
     page = open_page(seed_app.url, width=390, height=844, is_mobile=True, has_touch=True, device_scale_factor=2)
     reply = ask(page, SEED_QUESTION, 0)
-    assert "Sources" in reply.inner_text()
+    top_in_view(page, reply)
     # Nothing is wider than the screen: no sideways scrolling.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     chat_box = page.locator("#qa-chat").bounding_box()
-    panel_box = page.locator("#qa-sources").bounding_box()
-    assert panel_box["y"] >= chat_box["y"] + chat_box["height"] - 1  # the panel stacks under the chat
-    assert panel_box["width"] <= 390
-    page.screenshot(path=str(ARTIFACTS / "phone-answer.png"), full_page=True)
-    reply.locator('a[href="#qa-t1-s2"]').first.tap()
-    page.wait_for_selector("#qa-t1-s2.qa-active")
-    assert in_viewport(page, "#qa-t1-s2 mark")
+    reader_box = page.locator("#qa-reader").bounding_box()
+    assert reader_box["y"] >= chat_box["y"] + chat_box["height"] - 1  # the reader stacks under the chat
+    assert reader_box["width"] <= 390
+    page.screenshot(path=str(ARTIFACTS / "phone-answer.png"))
+    assert axe_findings(page) == []  # WCAG 2.1 AA at phone width too
+    quotes = chat_quotes(reply, SEEDS)
+    follow(page, reply.locator(".qa-top a.qa-n").tap, quotes[0]["doc"], quotes[0]["start"])
+    assert in_viewport(page, "#qa-reader mark.qa-active")
     page.screenshot(path=str(ARTIFACTS / "phone-citation-tap.png"))
 
 
@@ -244,20 +336,126 @@ def test_keyboard_only(seed_app, open_page):
         pytest.fail("Tab never reached the question box")
     page.keyboard.type(SEED_QUESTION)
     page.keyboard.press("Enter")
-    page.wait_for_selector(f"{BOT} strong", timeout=ANSWER_TIMEOUT)
-    page.wait_for_selector("#qa-sources article")
+    page.wait_for_function("document.body.dataset.qaShown === '1'", timeout=ANSWER_TIMEOUT)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    reached = set()
+    for _ in range(200):  # Tab through the whole page: every control is reached
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate(
+            """() => { const e = document.activeElement; if (!e) return '';
+                 for (const c of ['qa-n', 'qa-open', 'qa-copy', 'qa-dl', 'qa-plink']) if (e.classList.contains(c)) return c;
+                 if (e.tagName === 'SUMMARY') return 'summary';
+                 if (e.closest('#qa-options') && e.tagName === 'BUTTON') return 'options';
+                 if (e.id === 'qa-clear') return 'clear';
+                 return e.tagName.toLowerCase(); }"""))
+    assert {"qa-n", "qa-open", "qa-copy", "summary", "options", "qa-dl", "clear", "qa-plink"} <= reached, reached
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.evaluate("document.activeElement && document.activeElement.blur()")
     for _ in range(80):  # Tab on until a [n] marker of the reply has the focus
         page.keyboard.press("Tab")
-        if page.evaluate("(document.activeElement.getAttribute('href') || '').startsWith('#qa-t1-s')"):
+        if page.evaluate("document.activeElement.classList.contains('qa-n')"):
             break
     else:
         pytest.fail("Tab never reached a [n] marker")
-    target = page.evaluate("document.activeElement.getAttribute('href').slice(1)")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(f"#{target}.qa-active")
-    assert page.evaluate("document.activeElement.id") == target
-    assert in_viewport(page, f"#{target} mark")
+    href = page.evaluate("document.activeElement.getAttribute('href')")
+    query = parse_qs(href.lstrip("?"))
+    follow(page, lambda: page.keyboard.press("Enter"), query["doc"][0], int(query["hl"][0].split("-")[0]))
+    assert page.evaluate("document.activeElement.classList.contains('qa-article')")
+    assert in_viewport(page, "#qa-reader mark.qa-active")
     page.screenshot(path=str(ARTIFACTS / "keyboard.png"))
+
+
+def test_follow_up_is_read_in_context_and_the_conversation_survives_a_reload(seed_app, open_page):
+    page = open_page(seed_app.url)
+    ask(page, "Where did Bukele host Rubio for their talks?", 0)
+    reply = ask(page, "On what date did they meet?", 1)
+    note = reply.locator(".qa-note").first.inner_text()
+    assert note.startswith("Read as a follow-up to “Where did Bukele host Rubio for their talks?”")
+    assert "Feb. 3" in reply.locator(".qa-top").inner_text()
+    before = page.locator(BOT).all_inner_texts()
+    page.reload()
+    page.wait_for_function(f"document.querySelectorAll('{BOT}').length === 2", timeout=ANSWER_TIMEOUT)
+    assert page.locator(BOT).all_inner_texts() == before
+    assert page.locator(USER).all_inner_texts()[0] == "Where did Bukele host Rubio for their talks?"
+    third = ask(page, "Who took the photo of them?", 2)  # the context came back too
+    assert "Read as a follow-up" in third.locator(".qa-note").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "follow-up-after-reload.png"))
+    page.locator("#qa-clear").click()
+    page.wait_for_function(f"document.querySelectorAll('{BOT}').length === 0")
+    page.reload()
+    page.wait_for_selector("#qa-question textarea")
+    page.wait_for_function("document.querySelector('#qa-export').textContent.includes('Ask a question')")
+    assert page.locator(BOT).count() == 0
+
+
+def test_a_stable_link_opens_the_article_at_its_paragraph(seed_app, open_page):
+    doc = "001_38b38ab778929121"
+    page = open_page(seed_app.url + f"?doc={doc}&p=9")
+    page.wait_for_selector(f"#qa-reader article[data-doc='{doc}'] li#qa-p9.qa-target")
+    reader = page.locator("#qa-reader")
+    assert reader.locator("h3").inner_text().startswith("Why is Trump trying to ship")
+    meta = reader.locator(".qa-meta").first.inner_text()
+    assert "Daily Kos" in meta and "date unknown" in meta
+    assert "40,000" in reader.locator("li#qa-p9").inner_text()
+    assert in_viewport(page, "#qa-reader li#qa-p9")
+    # Every paragraph is numbered and has its own link.
+    links = reader.locator("a.qa-plink").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+    assert links[8] == f"?doc={doc}&p=9" and len(links) == reader.locator("li.qa-para").count()
+    page.screenshot(path=str(ARTIFACTS / "reader-link.png"))
+
+
+def test_articles_that_differ_are_flagged(seed_app, open_page):
+    page = open_page(seed_app.url)
+    reply = ask(page, "How many people has Bukele imprisoned?", 0)
+    differ = reply.locator(".qa-differ").inner_text()
+    assert differ.startswith("Articles differ:") and "75,000" in differ and "81,000" in differ
+    page.screenshot(path=str(ARTIFACTS / "articles-differ.png"))
+
+
+def test_copy_a_citation_and_export_the_conversation(seed_app, open_page):
+    page = open_page(seed_app.url, permissions=["clipboard-read", "clipboard-write"])
+    reply = ask(page, "How many people can CECOT hold?", 0)
+    quotes = chat_quotes(reply, SEEDS)
+    button = reply.locator(".qa-top button.qa-copy")
+    button.click()
+    page.wait_for_function("document.querySelector('.qa-top button.qa-copy').classList.contains('qa-copied')")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    top = quotes[0]
+    assert copied.startswith(f"“{' '.join(document_text(SEEDS, top['doc'])[top['start']:top['end']].split())}” — ")
+    assert "Daily Kos, date unknown, paragraph 9" in copied and f"characters {top['start']}–{top['end']}" in copied
+
+    with page.expect_download() as info:
+        page.locator("#qa-export a.qa-dl").filter(has_text="Markdown").click()
+    markdown = Path(info.value.path()).read_text(encoding="utf-8")
+    assert "## How many people can CECOT hold?" in markdown and "40,000" in markdown and "Daily Kos" in markdown
+    with page.expect_download() as info:
+        page.locator("#qa-export a.qa-dl").filter(has_text="CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8-sig"))))
+    assert len(rows) == len(quotes)
+    assert list(rows[0])[:9] == ["question", "answered", "rank", "quote", "article", "outlet", "date", "paragraph", "characters"]
+    assert rows[0]["quote"] == document_text(SEEDS, top["doc"])[top["start"]:top["end"]]
+    assert rows[0]["characters"] == f"{top['start']}–{top['end']}" and rows[0]["outlet"] == "Daily Kos"
+
+
+def test_accessibility_axe_finds_nothing_serious(seed_app, open_page):
+    page = open_page(seed_app.url, width=1366, height=900)
+    assert axe_findings(page) == []  # the empty page
+    reply = ask(page, "How many people has Bukele imprisoned?", 0)
+    reply.locator("details.qa-more summary").click()
+    set_quotes(page, 5)
+    href = parse_qs(reply.locator(".qa-top a.qa-open").get_attribute("href").lstrip("?"))
+    follow(page, reply.locator(".qa-top a.qa-open").click, href["doc"][0], int(href["hl"][0].split("-")[0]))
+    ask(page, OUT_OF_SCOPE)
+    findings = axe_findings(page)
+    assert findings == [], json.dumps(findings, indent=1)
+    # Toggles say whether they are open; every [n] has a name a screen reader can say.
+    assert page.locator("#qa-options button[aria-expanded]").count() == 1
+    name = page.evaluate("document.querySelector('.qa-top a.qa-n').textContent")
+    assert name.startswith("[source 1: ")
+    # No heading level is skipped.
+    levels = page.evaluate("[...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].filter(h => h.offsetParent !== null).map(h => +h.tagName[1])")
+    assert levels[0] == 1 and all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels
 
 
 # ---------------------------------------------------------------- the hostile corpus
@@ -279,48 +477,58 @@ LITERALS = [
 def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_page):
     page = open_page(hostile_app.url)
     set_quotes(page, 10)
-    ask(page, "What did the lighthouse keeper write in the harbour logbook?", 0)
-    ask(page, "What did the market sign in the old quarter read?")
-    ask(page, "What did the radio operator spell out over the channel?")
-    page.wait_for_timeout(500)  # let any would-be onerror or image load happen
+    replies = [
+        ask(page, "What did the lighthouse keeper write in the harbour logbook?", 0),
+        ask(page, "What did the market sign in the old quarter read?"),
+        ask(page, "What did the radio operator spell out over the channel?"),
+    ]
+    for details in page.locator("#qa-chat details").all():  # unfold every quote, each checked
+        if details.get_attribute("open") is None:
+            details.locator("summary").click()
+        page.wait_for_function("(d) => d.open", arg=details.element_handle())
+    page.wait_for_function("[...document.querySelectorAll('#qa-chat details')].every(d => d.open)")
 
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert not any("evil.example" in u for u in page.recorder.urls)
     # No element came from the documents: no images, scripts, javascript: or outside links.
-    for where in ("#qa-chat", "#qa-sources", "#qa-docs"):
+    for where in ("#qa-chat", "#qa-reader", "#qa-docs"):
         assert page.locator(f"{where} img, {where} script, {where} iframe").count() == 0, where
         hrefs = page.locator(f"{where} a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
-        assert all(h.startswith("#qa-t") for h in hrefs), hrefs
-    # The only formatting in the chat is the reply's own (lead line, "Sources", titles).
+        assert all(h.startswith("?doc=") for h in hrefs), hrefs  # links to this page's reader view only
+    # The only formatting in the chat is the reply's own (lead line, answer phrase, "Articles differ").
     assert page.locator("#qa-chat code, #qa-chat del, #qa-chat pre, #qa-chat h1, #qa-chat h2, #qa-chat table").count() == 0
     strong = page.locator("#qa-chat strong").evaluate_all("els => els.map(e => e.textContent)")
-    assert set(strong) <= {"From the articles:", "The articles don't say.", "Sources"}, strong
+    assert set(strong) <= {"From the articles", "The articles don't say.", "Articles differ:"}, strong
 
-    # Every quote reads in the chat exactly as in the document (line breaks shown as spaces),
-    # and every hostile literal reads in the panel as typed.
-    chat_text = page.locator("#qa-chat").evaluate("e => e.textContent")
-    panel_text = page.locator("#qa-sources").evaluate("e => e.textContent")
-    quotes = page.locator("#qa-sources mark").evaluate_all("els => els.map(m => m.textContent)")
+    # Every quote reads in the chat exactly as in the document (line breaks shown as spaces).
+    quotes = [q for reply in replies for q in chat_quotes(reply, HOSTILE)]
     assert 10 <= len(quotes) <= 30  # three answers of at most 10 quotes
-    for quote in quotes:
-        assert f"“{' '.join(quote.splitlines())}”" in chat_text, quote[:200]
-    for literal in LITERALS:
-        assert literal in panel_text, literal
+    texts = [document_text(HOSTILE, q["doc"])[q["start"]:q["end"]] for q in quotes]
     for literal in LITERALS[:4]:  # the logbook question quotes these sentences (k=10 of 13)
-        assert any(literal in q for q in quotes), literal
+        assert any(literal in t for t in texts), literal
     # Invisible direction and zero-width characters are named beside their quote.
-    warnings = page.locator("#qa-sources .qa-warn").all_inner_texts()
+    warnings = page.locator("#qa-chat .qa-warn").all_inner_texts()
     assert any("U+202E RIGHT-TO-LEFT OVERRIDE" in w for w in warnings), warnings
     assert any("U+200B ZERO WIDTH SPACE" in w for w in warnings), warnings
     # The checkbox labels show the hostile title as text too.
     assert '<img src=x onerror="window.__pwned=1">' in page.locator("#qa-docs").inner_text()
-    for turn in (1, 2, 3):
-        check_marks(page, HOSTILE, turn)
+    # Every article quoted opens in the reader view as text: every hostile literal reads as typed.
+    reader_text = ""
+    for doc in dict.fromkeys(q["doc"] for q in quotes):
+        link = page.locator(f"#qa-chat a.qa-open[href^='?doc={doc}&']").first
+        follow(page, link.click, doc)
+        page.wait_for_selector(f"#qa-reader article[data-doc='{doc}'] mark.qa-active")
+        check_marks(page, HOSTILE)
+        assert page.locator("#qa-reader img, #qa-reader script, #qa-reader iframe").count() == 0
+        reader_text += page.locator("#qa-reader").evaluate("e => e.textContent")
+    for literal in LITERALS:
+        assert literal in reader_text, literal
+    assert page.evaluate("typeof window.__pwned") == "undefined"
 
-    # The 20,000-character line wraps: no sideways scrolling of the page or the panel.
+    # The 20,000-character line wraps: no sideways scrolling of the page or the reader.
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert page.evaluate(
-        "[...document.querySelectorAll('#qa-sources .qa-para')].every(e => e.scrollWidth <= e.clientWidth + 1)"
+        "[...document.querySelectorAll('#qa-reader li.qa-para')].every(e => e.scrollWidth <= e.clientWidth + 1)"
     )
     assert page.evaluate(
         f"[...document.querySelectorAll('{BOT}')].every(e => e.scrollWidth <= e.clientWidth + 1)"

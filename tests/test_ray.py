@@ -311,3 +311,4 @@ def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, ca
 
     assert watch.seen and watch.exposed() == []
     assert capfd.readouterr().err == ""
+

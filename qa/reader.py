@@ -1,0 +1,128 @@
+"""The answer reader: a small learnt cross-encoder over (question, sentence).
+
+For each candidate sentence it gives a relevance logit ("this sentence answers the
+question") and the answer phrase inside it (start/end over the sentence's tokens, mapped
+back to exact character offsets).  Trained by ``train/reader.py`` on SQuAD v1.1 train;
+shipped as an int8 ONNX model in ``qa/models/reader/`` (see its MODEL_CARD.md).  Runs on
+ONNX Runtime: no torch import, no generative model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+READER_DIR = Path(__file__).with_name("models") / "reader"
+MAX_PHRASE_TOKENS = 30
+
+
+class ReaderError(RuntimeError):
+    """The reader model folder is missing or damaged."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader says about one sentence."""
+
+    relevance: float  # logit: > 0 leans "answers the question"
+    phrase: tuple[int, int] | None  # answer phrase as character offsets into the sentence
+    phrase_score: float  # best start+end logit minus the "no phrase" ([CLS]) logit
+
+
+class Reader:
+    """Scores sentences against a question with the shipped ONNX cross-encoder."""
+
+    def __init__(self, folder: Path = READER_DIR, threads: int = 1, batch_size: int = 8) -> None:
+        folder = Path(folder)
+        self.batch_size = max(int(batch_size), 1)
+        model_file, tok_file = folder / "reader.onnx", folder / "tokenizer.json"
+        if not model_file.is_file() or not tok_file.is_file():
+            raise ReaderError(f"{folder}: no answer reader (reader.onnx, tokenizer.json); run `make train`")
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta_file = folder / "reader.json"
+        self.meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
+        self.max_length = int(self.meta.get("max_length", 96))
+        self._tok = Tokenizer.from_file(str(tok_file))
+        self._tok.no_padding()
+        self._tok.enable_truncation(self.max_length, strategy="only_second")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(int(threads), 0)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ReaderError(f"{model_file}: cannot load ({str(exc).splitlines()[0]})") from None
+
+    def readings(self, question: str, sentences: Sequence[str]) -> list[Reading]:
+        """One :class:`Reading` per sentence (one batched model run)."""
+        if not sentences:
+            return []
+        enc = self._tok.encode_batch([(question, s) for s in sentences])
+        out: list[Reading | None] = [None] * len(enc)
+        # Length-sorted batches: padding to the longest of a batch costs less.
+        order = sorted(range(len(enc)), key=lambda i: len(enc[i].ids))
+        for b in range(0, len(order), self.batch_size):
+            rows = order[b : b + self.batch_size]
+            width = max(len(enc[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            types = np.zeros_like(ids)
+            for j, i in enumerate(rows):
+                e = enc[i]
+                n = len(e.ids)
+                ids[j, :n], mask[j, :n], types[j, :n] = e.ids, e.attention_mask, e.type_ids
+            rel, starts, ends = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            for j, i in enumerate(rows):
+                out[i] = self._phrase(enc[i], sentences[i], float(rel[j]), starts[j], ends[j])
+        return out
+
+    def _phrase(self, e, sentence: str, rel: float, starts: np.ndarray, ends: np.ndarray) -> Reading:
+        ctx = np.array([t for t, s in enumerate(e.sequence_ids) if s == 1 and e.offsets[t][1] > e.offsets[t][0]])
+        if not len(ctx):
+            return Reading(rel, None, -np.inf)
+        s, en = starts[ctx], ends[ctx]
+        # Best start <= end within MAX_PHRASE_TOKENS: a band of the outer-sum matrix.
+        grid = s[:, None] + en[None, :]
+        i, j = np.indices(grid.shape)
+        grid = np.where((j >= i) & (j - i < MAX_PHRASE_TOKENS), grid, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(grid)), grid.shape)
+        null = float(starts[0] + ends[0])
+        return Reading(rel, whole_words(sentence, int(e.offsets[ctx[a]][0]), int(e.offsets[ctx[b]][1])), float(grid[a, b]) - null)
+
+    def read(self, question: str, sentences: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Relevance logits and answer phrases (as text) for ``sentences``."""
+        rs = self.readings(question, sentences)
+        phrases = [s[r.phrase[0] : r.phrase[1]] if r.phrase else "" for s, r in zip(sentences, rs)]
+        return np.array([r.relevance for r in rs]), phrases
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` widened to whole words (word pieces can start inside a word) and
+    without surrounding spaces or separating punctuation."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    while start < end and (text[start].isspace() or text[start] in ",;:"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:"):
+        end -= 1
+    return start, end
+
+
+@lru_cache(maxsize=2)
+def shipped_reader(folder: str = str(READER_DIR), threads: int = 1) -> Reader | None:
+    """The shipped reader (loaded once per process), or None when it is not there."""
+    try:
+        return Reader(Path(folder), threads)
+    except ReaderError:
+        return None

@@ -1,0 +1,156 @@
+"""The learnt answer stage: the shipped reader, the answer phrase, answerability, training code."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qa.reader import READER_DIR, Reader, ReaderError
+from qa.scoring import READER_SCORER_FILE, ReaderScorer
+
+from .conftest import ROOT, SEED_QA
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return Reader(READER_DIR, threads=1)
+
+
+def test_shipped_artifacts_are_small_and_documented():
+    files = [READER_DIR / "reader.onnx", READER_DIR / "tokenizer.json", READER_DIR / "reader.json", READER_SCORER_FILE]
+    assert all(f.is_file() for f in files)
+    assert sum(f.stat().st_size for f in files) < 30 * 2**20
+    card = (ROOT / "qa" / "models" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for must in ("SQuAD v1.1", "CC BY-SA 4.0", "make train", "held-out"):
+        assert must in card
+    scorer = ReaderScorer.load()
+    assert scorer is not None and 0 < scorer.min_confidence < 1 and scorer.depth > 0
+
+
+def test_reader_prefers_the_answer_sentence_and_finds_the_phrase(reader):
+    question = "How many people can CECOT hold?"
+    sentences = [
+        "The prison was built in 2023 in the countryside.",
+        "CECOT, El Salvador's Terrorism Confinement Center, has a maximum capacity of 40,000.",
+        "Human rights groups have criticised the conditions.",
+    ]
+    relevance, phrases = reader.read(question, sentences)
+    assert int(np.argmax(relevance)) == 1
+    assert "40,000" in phrases[1]
+    # The phrase is an exact slice of its sentence.
+    readings = reader.readings(question, sentences)
+    a, b = readings[1].phrase
+    assert sentences[1][a:b] == phrases[1]
+
+
+def test_reader_handles_empty_and_odd_input(reader):
+    assert reader.readings("Who?", []) == []
+    rel, phrases = reader.read("Who?", ["", "x" * 5000, "\u202e\u0000 — ü"])
+    assert len(rel) == 3 and np.isfinite(rel).all()
+    assert phrases[0] == ""
+
+
+def test_missing_reader_is_a_clear_error(tmp_path):
+    with pytest.raises(ReaderError, match="make train"):
+        Reader(tmp_path)
+
+
+@pytest.mark.slow
+def test_answer_phrase_is_inside_the_top_quote_and_verbatim(engine):
+    answer = engine.ask("How many people can CECOT hold?")
+    top = answer.quotes[0]
+    assert answer.answered and top.phrase is not None
+    text = engine.index.documents[engine.index.doc_index[top.doc_id]].text
+    assert top.start <= top.phrase[0] < top.phrase[1] <= top.end
+    assert top.phrase_text == text[top.phrase[0] : top.phrase[1]]
+    assert "40,000" in top.phrase_text
+    pred = answer.to_prediction()
+    assert pred["quotes"][0]["answer"] == {"start": top.phrase[0], "end": top.phrase[1], "text": top.phrase_text}
+
+
+@pytest.mark.slow
+def test_every_phrase_is_verbatim_on_the_seed_set(engine):
+    from qa.evaluation import load_qa
+
+    for item in load_qa(SEED_QA):
+        for q in engine.ask(item.question, k=10).quotes:
+            text = engine.index.documents[engine.index.doc_index[q.doc_id]].text
+            assert q.text == text[q.start : q.end]
+            if q.phrase:
+                assert q.start <= q.phrase[0] <= q.phrase[1] <= q.end
+                assert q.phrase_text == text[q.phrase[0] : q.phrase[1]]
+
+
+@pytest.mark.slow
+def test_old_scorer_still_available(engine):
+    new = engine.ask("How many people can CECOT hold?", mode="hybrid")
+    old = engine.ask("How many people can CECOT hold?", mode="hybrid-linear")
+    assert old.quotes and all(q.phrase is None for q in old.quotes)
+    assert new.quotes[0].phrase is not None
+
+
+@pytest.mark.slow
+def test_cli_json_carries_the_answer_phrase(seed_index):
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "How many people can CECOT hold?", "--json", "--index", str(seed_index), "--docs", str(ROOT / "seeds")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    top = json.loads(proc.stdout)["quotes"][0]
+    assert "40,000" in top["answer"]["text"]
+    assert top["start"] <= top["answer"]["start"] < top["answer"]["end"] <= top["end"]
+
+
+# ---------------------------------------------------------------- training code on tiny data
+
+
+def test_training_examples_from_squad_lines(tmp_path, monkeypatch):
+    from train import data
+
+    rows = [
+        {"title": "Alpha", "context": "Alpha was founded in 1901. It has a red flag. Its capital is Beta.",
+         "qas": [{"question": "When was Alpha founded?", "answers": [{"text": "1901", "start": 21}]}]},
+        {"title": "Alpha", "context": "The founders of Alpha were farmers. They grew wheat.",
+         "qas": [{"question": "What did the founders grow?", "answers": [{"text": "wheat", "start": 45}]}]},
+    ]
+    path = tmp_path / "t.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    articles = data.load_articles(path)
+    examples = data.reader_examples(articles, questions=10, seed=1)
+    by_q = {}
+    for e in examples:
+        by_q.setdefault(e.question, []).append(e)
+    founded = by_q["When was Alpha founded?"]
+    pos = [e for e in founded if e.label == 1]
+    assert len(pos) == 1 and pos[0].sentence[pos[0].span[0] : pos[0].span[1]] == "1901"
+    negs = [e for e in founded if e.label == 0]
+    # One from its own paragraph, one near-topic sentence from the article's other paragraph.
+    assert len(negs) == 2 and all("1901" not in e.sentence for e in negs)
+    assert any("founders" in e.sentence for e in negs)
+    assert data.split_of("Alpha") in ("reader", "fusion", "heldout")
+
+
+def test_listwise_and_logistic_fits_learn_a_planted_signal():
+    from train.fusion import auc, fit_listwise, fit_logistic
+
+    rng = np.random.default_rng(0)
+    groups = []
+    for _ in range(200):
+        X = rng.normal(size=(8, 3))
+        y = np.zeros(8, bool)
+        y[int(np.argmax(X[:, 1] + 0.1 * rng.normal(size=8)))] = True
+        groups.append((X, y))
+    w = fit_listwise(groups, steps=300)
+    assert np.argmax(np.abs(w)) == 1 and w[1] > 0
+    X = rng.normal(size=(500, 2))
+    y = (X[:, 0] + 0.3 * rng.normal(size=500) > 0).astype(float)
+    wl, b = fit_logistic(X, y, steps=500)
+    z = X @ wl + b
+    assert auc(z[y == 1], z[y == 0]) > 0.9

@@ -1,0 +1,392 @@
+"""Fit the answer stage around the reader: pre-ranking, re-scoring and answerability.
+
+    python train/fusion.py                # what `make train` runs after train/reader.py
+
+Data (none of it an evaluation set):
+- SQuAD v1.1 train, ``fusion`` split (train/data.py): its articles are indexed by the
+  product's own build, each question asked through the product's own retrieval.  A
+  question asked of its article is an answerable example; the same question asked with
+  its own paragraph taken out (and no other paragraph holding the answer) is a near-topic
+  unanswerable example — its words are all over the article, its answer is not.
+- The seeds' calibration sets (eval/seeds-dev.jsonl, eval/seeds-oos-dev.jsonl) choose the
+  abstention threshold only: the highest that still answers >= 95 % of their answerable
+  questions.  eval/seeds.jsonl and squad-dev are never read.
+
+Figures for the model card come from the ``heldout`` split: answer@1/@5, span@1, quote
+length and the answer phrase's EM/F1 through the whole product, and abstention on
+gold-removed questions at the chosen threshold.  Writes qa/models/answer.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from qa.evaluation import contains_answer, load_qa, normalize_answer, predict, score  # noqa: E402
+from qa.pipeline import ensure_index  # noqa: E402
+from qa.reader import READER_DIR, Reader  # noqa: E402
+from qa.scoring import ANSWERABILITY_FEATURES, READER_FEATURES, READER_SCORER_FILE, UNIT_FEATURES, ReaderScorer, Scorer  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from train.data import load_articles  # noqa: E402
+
+WORK = ROOT / ".train"
+
+
+# ---------------------------------------------------------------- data
+
+
+def write_corpus(articles: dict[str, list[dict]], folder: Path) -> list[dict]:
+    """One text file per article (paragraphs separated by blank lines); returns the
+    questions with their document, gold paragraph range and answers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    questions = []
+    for title in sorted(articles):
+        doc_id = re.sub(r"[^A-Za-z0-9_-]+", "_", title)[:80]
+        parts, offset = [], 0
+        for row in articles[title]:
+            context = row["context"].replace("\n", " ").strip()
+            for qa in row["qas"]:
+                questions.append({"question": qa["question"], "answers": [a["text"] for a in qa["answers"]], "doc_id": doc_id,
+                                  "para": (offset, offset + len(context))})
+            parts.append(context)
+            offset += len(context) + 2
+        text = "\n\n".join(parts) + "\n"
+        path = folder / f"{doc_id}.txt"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+    return questions
+
+
+def engine_for(name: str, articles, reader: Reader, scorer: ReaderScorer):
+    docs = WORK / f"{name}-docs"
+    questions = write_corpus(articles, docs)
+    engine, action = ensure_index(Settings(docs=docs, index=WORK / f"{name}-index"), progress=True)
+    print(f"{name}: {len(articles)} articles, {len(engine.index.sentences)} sentences, index {action}", flush=True)
+    engine.reader, engine.reader_scorer = reader, scorer
+    return engine, questions
+
+
+def runs(engine, questions: list[dict]) -> list[dict]:
+    """Per question: candidates and features asked of the whole article (answerable), and
+    with the gold paragraph removed when nothing else in the article holds the answer."""
+    table = engine.index.sentences
+    out = []
+    for q in questions:
+        sig = engine.retriever.signals(q["question"], top_sentences=max(engine.settings.candidates, 100))
+        cand, feats = engine.candidate_features(q["question"], sig)
+        doc = engine.index.doc_index[q["doc_id"]]
+        text = engine.index.documents[doc].text
+        a, b = q["para"]
+        gold = (table[cand, 0] == doc) & (table[cand, 1] >= a) & (table[cand, 1] < b)
+        rest = normalize_answer(text[:a] + " " + text[b:])
+        answerable_elsewhere = any(f" {normalize_answer(x)} " in f" {rest} " for x in q["answers"])
+        out.append({"q": q, "cand": cand, "feats": feats, "answerable": True})
+        if not answerable_elsewhere and (~gold).sum() > 2:
+            out.append({"q": q, "cand": cand[~gold], "feats": {k: v[~gold] for k, v in feats.items()}, "answerable": False})
+    return out
+
+
+def unit_labels(engine, run: dict, firsts, lasts) -> np.ndarray:
+    table, cand = engine.index.sentences, run["cand"]
+    if not run["answerable"]:
+        return np.zeros(len(firsts), bool)
+    return np.array([
+        contains_answer(engine.index.documents[int(table[cand[f], 0])].text[int(table[cand[f], 1]) : int(table[cand[la], 2])], run["q"]["answers"])
+        for f, la in zip(firsts, lasts)
+    ])
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1e-3, steps: int = 600, lr: float = 0.05, seed: int = 0) -> np.ndarray:
+    """Weights maximising, per question, the softmax probability mass of its answer-bearing
+    units (Adam, full batch)."""
+    data = [(X, y) for X, y in groups if y.any() and not y.all()]
+    X = np.vstack([d[0] for d in data])
+    y = np.concatenate([d[1] for d in data]).astype(float)
+    sizes = np.array([len(d[0]) for d in data])
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    seg = np.repeat(np.arange(len(data)), sizes)
+    scale = X.std(0) + 1e-6
+    Xs = X / scale
+    w = np.random.default_rng(seed).normal(0, 1e-3, X.shape[1])
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    for t in range(1, steps + 1):
+        z = Xs @ w
+        z = z - np.maximum.reduceat(z, starts)[seg]
+        e = np.exp(z)
+        p = e / np.add.reduceat(e, starts)[seg]
+        pos = np.add.reduceat(p * y, starts)[seg]
+        # d(-log sum_pos p)/dz = p - y*p/pos
+        g = Xs.T @ (p - y * p / np.maximum(pos, 1e-12)) / len(data) + l2 * w
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    return w / scale
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000, lr: float = 0.05) -> tuple[np.ndarray, float]:
+    """Logistic regression (Adam, full batch) on standardised features; weights returned
+    in the features' own scale."""
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    Xs = (X - mu) / sd
+    w, b = np.zeros(X.shape[1]), 0.0
+    m, v = np.zeros(X.shape[1] + 1), np.zeros(X.shape[1] + 1)
+    for t in range(1, steps + 1):
+        p = 1 / (1 + np.exp(-(Xs @ w + b)))
+        g = np.r_[Xs.T @ (p - y) / len(y) + l2 * w, (p - y).mean()]
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        step = lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        w -= step[:-1]
+        b -= step[-1]
+    return w / sd, float(b - (w / sd) @ mu)
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    s = np.r_[pos, neg]
+    ranks = s.argsort().argsort() + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+# ---------------------------------------------------------------- stages
+
+
+def read_all(engine, rs: list[dict]) -> None:
+    for r in rs:
+        units = engine.read_units(r["q"]["question"], r["cand"], r["feats"])
+        r["units"] = units
+        r["y_top"] = unit_labels(engine, r, units["firsts"][units["top"]], units["lasts"][units["top"]])
+        r["len_top"] = np.array([
+            engine.index.sentences[r["cand"][units["lasts"][u]], 2] - engine.index.sentences[r["cand"][units["firsts"][u]], 1] for u in units["top"]
+        ])
+
+
+def choose_length_penalty(rs: list[dict], w: np.ndarray, max_median: int) -> tuple[np.ndarray, dict]:
+    """The extra length penalty with the best answer@1 whose median top quote stays within
+    ``max_median`` characters (on the fusion split)."""
+    length = READER_FEATURES.index("length")
+    best = None
+    for extra in (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0):
+        wx = w.copy()
+        wx[length] -= extra
+        hits, lens = [], []
+        for r in rs:
+            if not r["answerable"]:
+                continue
+            j = int(np.argmax(r["units"]["R"] @ wx))
+            hits.append(bool(r["y_top"][j]))
+            lens.append(int(r["len_top"][j]))
+        a1, med = float(np.mean(hits)), float(np.median(lens))
+        print(f"  length penalty +{extra}: answer@1 {a1:.4f}, median {med:.0f} chars", flush=True)
+        if med <= max_median and (best is None or a1 > best[1]["answer@1"]):
+            best = (wx, {"extra_length_penalty": extra, "answer@1": round(a1, 4), "median_chars": med})
+    return best if best else (w, {"extra_length_penalty": 0.0})
+
+
+def choose_depth(rs: list[dict], w: np.ndarray, slack: float = 0.005) -> tuple[int, dict]:
+    """The fewest re-scored units (the reader's time grows with them) whose answer@1 on the
+    fusion split is within ``slack`` of reading them all."""
+    curve = {}
+    most = max(len(r["units"]["top"]) for r in rs)
+    for d in sorted({2, 4, 6, 8, 10, most}):
+        hits, read = [], []
+        for r in rs:
+            if not r["answerable"]:
+                continue
+            R = r["units"]["R"][:d]
+            hits.append(bool(r["y_top"][int(np.argmax(R @ w))]))
+            u = r["units"]
+            read.append(len(set(u["firsts"][u["top"][:d]]) | set(u["lasts"][u["top"][:d]])))
+        curve[d] = {"answer@1": round(float(np.mean(hits)), 4), "sentences_read": round(float(np.mean(read)), 1)}
+    best = max(c["answer@1"] for c in curve.values())
+    return min(d for d, c in curve.items() if c["answer@1"] >= best - slack), curve
+
+
+def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float) -> tuple[float, dict]:
+    """The highest threshold that answers >= ``coverage`` of the calibration sets' answerable questions."""
+    items = [it for f in files for it in load_qa(f)]
+    conf_in, conf_out = [], []
+    for it in items:
+        engine_seeds.reader_scorer = rs
+        sig = engine_seeds.retriever.signals(it.question, top_sentences=100)
+        _, c = engine_seeds._read(it.question, sig, 5, None)
+        (conf_in if it.in_scope else conf_out).append(c)
+    conf_in, conf_out = np.array(conf_in), np.array(conf_out)
+    t = float(np.quantile(conf_in, 1 - coverage, method="lower"))
+    return t, {
+        "files": [str(f.relative_to(ROOT)) for f in files],
+        "answerable": len(conf_in),
+        "out_of_scope": len(conf_out),
+        "coverage": round(float((conf_in >= t).mean()), 4),
+        "abstention": round(float((conf_out < t).mean()), 4),
+        "auc": round(auc(conf_in, conf_out), 4),
+    }
+
+
+def recalibrate(args) -> None:
+    """Choose the threshold again for the stored answer stage (same rule as a full run)."""
+    stored = json.loads(args.out.read_text(encoding="utf-8"))
+    scorer = ReaderScorer.load(args.out)
+    seeds, _ = ensure_index(Settings())
+    seeds.reader = Reader(args.reader, threads=os.cpu_count() or 1)
+    files = [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"]
+    threshold, calibration = calibrate(seeds, scorer, files, args.coverage)
+    print(f"threshold {threshold:.4f}: {calibration}", flush=True)
+    stored["min_confidence"] = round(threshold, 5)
+    stored["linear_gate"] = scorer.linear_gate
+    stored["training"]["calibration"] = calibration
+    args.out.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--questions", type=int, default=3000, help="fusion questions sampled")
+    ap.add_argument("--heldout-questions", type=int, default=1000)
+    ap.add_argument("--depth", type=int, default=12, help="units the reader re-scores")
+    ap.add_argument("--max-median", type=int, default=250, help="median top-quote characters allowed")
+    ap.add_argument("--coverage", type=float, default=0.95)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--reader", type=Path, default=READER_DIR)
+    ap.add_argument("--out", type=Path, default=READER_SCORER_FILE)
+    ap.add_argument("--calibrate-only", action="store_true", help="only choose the threshold again for the stored answer stage")
+    args = ap.parse_args(argv)
+    os.chdir(ROOT)
+    if args.calibrate_only:
+        return recalibrate(args)  # the seeds and their index are the default Settings' relative paths
+    started = time.time()
+    rng = random.Random(args.seed)
+    reader = Reader(args.reader, threads=os.cpu_count() or 1)
+    linear = Scorer()
+    scorer = ReaderScorer(pre_weights=dict(linear.weights), weights={}, answerability={}, depth=args.depth, source="training")
+
+    engine, questions = engine_for("fusion", load_articles(split="fusion"), reader, scorer)
+    rng.shuffle(questions)
+    rs = runs(engine, questions[: args.questions])
+    print(f"{len(rs)} runs ({sum(not r['answerable'] for r in rs)} unanswerable) in {time.time() - started:.0f} s", flush=True)
+
+    # 1. Pre-ranking over every unit, answerable runs only.
+    groups = []
+    for r in rs:
+        if r["answerable"]:
+            U, firsts, lasts = engine.units(r["cand"], r["feats"], scorer.max_pair_chars)
+            groups.append((U, unit_labels(engine, r, firsts, lasts)))
+    pre = fit_listwise(groups, seed=args.seed)
+    scorer = ReaderScorer(pre_weights=dict(zip(UNIT_FEATURES, np.round(pre, 5).tolist())), weights={}, answerability={},
+                          depth=args.depth, source="training")
+    engine.reader_scorer = scorer
+    recall = np.mean([g[1][np.argsort(-(g[0] @ pre), kind="stable")[: args.depth]].any() for g in groups])
+    print(f"pre-ranking fitted: answer within the top {args.depth} units for {recall:.4f}", flush=True)
+
+    # 2. Re-scoring the top units with the reader.
+    read_all(engine, rs)
+    w = fit_listwise([(r["units"]["R"], r["y_top"]) for r in rs if r["answerable"]], seed=args.seed)
+    w, length_choice = choose_length_penalty(rs, w, args.max_median)
+    print(f"re-scoring fitted: {dict(zip(READER_FEATURES, np.round(w, 3)))} {length_choice}", flush=True)
+    depth, depth_curve = choose_depth(rs, w)
+    print(f"depth {depth}: {depth_curve}", flush=True)
+    for r in rs:
+        u = r["units"]
+        u["top"], u["R"] = u["top"][:depth], u["R"][:depth]
+        r["y_top"], r["len_top"] = r["y_top"][:depth], r["len_top"][:depth]
+
+    # 3. Answerability: answerable runs against gold-removed ones.
+    scorer = ReaderScorer(scorer.pre_weights, dict(zip(READER_FEATURES, np.round(w, 5).tolist())), {}, depth=depth, source="training")
+    engine.reader_scorer = scorer
+    A, y = [], []
+    for r in rs:
+        final = r["units"]["R"] @ scorer.vector
+        f = engine.answerability_features(r["units"], final, int(np.argmax(final)))
+        A.append([f[n] for n in ANSWERABILITY_FEATURES])
+        y.append(float(r["answerable"]))
+    A, y = np.array(A), np.array(y)
+    aw, ab = fit_logistic(A, y)
+    answerability = {"bias": round(ab, 5), **dict(zip(ANSWERABILITY_FEATURES, np.round(aw, 5).tolist()))}
+    scorer = ReaderScorer(scorer.pre_weights, scorer.weights, answerability, depth=depth, source="training")
+    z = A @ aw + ab
+    train_auc = auc(z[y == 1], z[y == 0])
+    print(f"answerability fitted: AUC on its training runs {train_auc:.4f}", flush=True)
+
+    # 4. Threshold from the seeds' calibration sets.
+    seeds, _ = ensure_index(Settings())
+    seeds.reader = reader
+    threshold, calibration = calibrate(seeds, scorer, [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"], args.coverage)
+    print(f"threshold {threshold:.4f}: {calibration}", flush=True)
+    final = ReaderScorer(
+        scorer.pre_weights, scorer.weights, answerability, min_confidence=round(threshold, 5), depth=depth,
+        source="train/fusion.py on SQuAD v1.1 train ('fusion' split); threshold from eval/seeds-dev.jsonl + eval/seeds-oos-dev.jsonl",
+    )
+
+    # 5. Held-out figures through the whole product.
+    held, held_q = engine_for("heldout", load_articles(split="heldout"), reader, final)
+    held.reader = Reader(args.reader, threads=1)
+    rng.shuffle(held_q)
+    held_q = held_q[: args.heldout_questions]
+    qa_file = WORK / "heldout-qa.jsonl"
+    with open(qa_file, "w", encoding="utf-8") as fh:
+        for i, q in enumerate(held_q):
+            fh.write(json.dumps({"id": f"h{i}", "question": q["question"], "answers": q["answers"], "doc_ids": [q["doc_id"]],
+                                 "spans": [[q["doc_id"], *q["para"]]]}) + "\n")
+    items = load_qa(qa_file)
+    figures = {"heldout": {"articles": len(held.index.documents)}}
+    for mode in ("hybrid", "hybrid-linear"):
+        m = score(items, predict(held, items, mode))
+        figures["heldout"][mode] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items() if not isinstance(v, list)}
+        print(mode, figures["heldout"][mode], flush=True)
+    hr = runs(held, held_q[:600])
+    conf = {True: [], False: []}
+    for r in hr:
+        sig_cand, feats = r["cand"], r["feats"]
+        units = held.read_units(r["q"]["question"], sig_cand, feats)
+        fs = units["R"] @ final.vector
+        conf[r["answerable"]].append(final.confidence(held.answerability_features(units, fs, int(np.argmax(fs)))))
+    pos, neg = np.array(conf[True]), np.array(conf[False])
+    figures["heldout"]["answerability"] = {
+        "answerable": len(pos), "gold_removed": len(neg), "auc": round(auc(pos, neg), 4),
+        "coverage_at_threshold": round(float((pos >= threshold).mean()), 4),
+        "abstention_at_threshold": round(float((neg < threshold).mean()), 4),
+    }
+    print(figures["heldout"]["answerability"], flush=True)
+    record = final.to_json() | {
+        "training": {
+            "command": "python train/fusion.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "date": date.today().isoformat(),
+            "data": "SQuAD v1.1 train (CC BY-SA 4.0), 'fusion' split; threshold: seeds calibration sets",
+            "runs": len(rs),
+            "unanswerable_runs": int(sum(not r["answerable"] for r in rs)),
+            "pre_ranking_recall_at_depth": round(float(recall), 4),
+            "length_choice": length_choice,
+            "depth_curve": depth_curve,
+            "answerability_train_auc": round(train_auc, 4),
+            "calibration": calibration,
+            "minutes": round((time.time() - started) / 60, 1),
+        },
+        "figures": figures,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} in {(time.time() - started) / 60:.1f} min")
+    if args.out == READER_SCORER_FILE:
+        from train.card import main as write_card
+
+        write_card()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Train the answer reader: a small cross-encoder that reads (question, sentence) and says
+whether the sentence answers the question (one logit) and where the answer phrase is
+(start/end logits over the sentence's tokens; [CLS] when there is none).
+
+    python train/reader.py                       # what `make train` runs
+    python train/reader.py --questions 2000      # a quick smoke run
+
+It starts from the first layers of the bundled all-MiniLM-L6-v2 and trains on SQuAD v1.1
+train (CC BY-SA 4.0), articles of the ``reader`` split only (see train/data.py).  The
+result is exported to ONNX, quantised to int8 and written to ``qa/models/reader/``.
+Seeds are fixed; on a 2-core CPU it takes about 40 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from train.data import Example, load_articles, paragraphs, reader_examples, sentence_of  # noqa: E402
+
+OUT = ROOT / "qa" / "models" / "reader"
+MAX_LENGTH = 96
+
+
+def base_model_dir() -> Path:
+    from qa.embedding import resolve_model
+
+    return Path(resolve_model("all-MiniLM-L6-v2"))
+
+
+def build_model(layers: int):
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    folder = base_model_dir()
+    config = AutoConfig.from_pretrained(folder, num_hidden_layers=layers)
+    encoder = AutoModel.from_pretrained(folder, config=config, add_pooling_layer=False)
+
+    class Reader(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.relevance = torch.nn.Linear(config.hidden_size, 1)
+            self.span = torch.nn.Linear(config.hidden_size, 2)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            rel = self.relevance(h[:, 0]).squeeze(-1)
+            se = self.span(h)
+            # Padding can never be a start or an end.
+            neg = (1 - attention_mask).to(se.dtype) * -1e4
+            return rel, se[..., 0] + neg, se[..., 1] + neg
+
+    return Reader()
+
+
+def tokenizer():
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(base_model_dir() / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(MAX_LENGTH, strategy="only_second")
+    return tok
+
+
+def encode(tok, batch: list[Example]):
+    """Token ids, masks, type ids and the span's token positions (0 = [CLS] = none)."""
+    enc = tok.encode_batch([(e.question, e.sentence) for e in batch])
+    width = max(len(x.ids) for x in enc)
+    ids = np.zeros((len(batch), width), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    starts = np.zeros(len(batch), dtype=np.int64)
+    ends = np.zeros(len(batch), dtype=np.int64)
+    for i, (e, x) in enumerate(zip(batch, enc)):
+        n = len(x.ids)
+        ids[i, :n], mask[i, :n], types[i, :n] = x.ids, x.attention_mask, x.type_ids
+        if e.span is None:
+            continue
+        a, b = e.span
+        st = en = None
+        for t, (seq, (o0, o1)) in enumerate(zip(x.sequence_ids, x.offsets)):
+            if seq != 1 or o1 <= o0:
+                continue
+            if st is None and o1 > a:
+                st = t
+            if o0 < b:
+                en = t
+        if st is not None and en is not None and en >= st:
+            starts[i], ends[i] = st, en
+        else:
+            starts[i] = ends[i] = -100  # answer cut by truncation: no span loss
+    return ids, mask, types, starts, ends
+
+
+def train(examples: list[Example], layers: int, epochs: float, batch_size: int, lr: float, seed: int, log_every: int = 50):
+    import torch
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    model = build_model(layers)
+    model.train()
+    tok = tokenizer()
+    # Batches of similar length: little padding.  Order of batches is shuffled.
+    rng = random.Random(seed)
+    order = sorted(range(len(examples)), key=lambda i: (len(examples[i].question) + len(examples[i].sentence), i))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    total = int(len(batches) * epochs)
+    schedule = []
+    while len(schedule) < total:
+        b = batches[:]
+        rng.shuffle(b)
+        schedule.extend(b)
+    schedule = schedule[:total]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warm = max(total // 20, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1))))
+    bce = torch.nn.BCEWithLogitsLoss()
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    started = time.time()
+    seen = 0
+    for step, rows in enumerate(schedule, 1):
+        batch = [examples[i] for i in rows]
+        ids, mask, types, st, en = (torch.from_numpy(a) for a in encode(tok, batch))
+        labels = torch.tensor([float(e.label) for e in batch])
+        rel, s_log, e_log = model(ids, mask, types)
+        loss = bce(rel, labels) + 0.5 * (ce(s_log, st) + ce(e_log, en))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        seen += len(batch)
+        if step % log_every == 0 or step == total:
+            el = time.time() - started
+            print(f"step {step}/{total}  loss {loss.item():.3f}  {seen / el:.1f} pairs/s  {el / 60:.1f} min", flush=True)
+    model.eval()
+    return model
+
+
+def export(model, out: Path) -> dict:
+    """ONNX (fp32, then int8 weights incl. the embedding table) and the tokenizer into ``out``."""
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out.mkdir(parents=True, exist_ok=True)
+    fp32 = out / "reader-fp32.onnx"
+    ids = torch.ones((2, 16), dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+            str(fp32),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["relevance", "start_logits", "end_logits"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+            | {"relevance": {0: "batch"}, "start_logits": {0: "batch", 1: "tokens"}, "end_logits": {0: "batch", 1: "tokens"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    quantize_dynamic(
+        str(fp32), str(out / "reader.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+        op_types_to_quantize=["MatMul", "Gemm", "Gather"],
+    )
+    fp32.unlink()
+    shutil.copyfile(base_model_dir() / "tokenizer.json", out / "tokenizer.json")
+    return {"file": "reader.onnx", "bytes": (out / "reader.onnx").stat().st_size}
+
+
+def heldout_figures(score_fn, articles, limit: int = 2000, seed: int = 7) -> dict:
+    """On held-out articles: how often the answer sentence is ranked first among the
+    sentences of its paragraph, and the answer phrase's exact match / F1 on that sentence."""
+    from qa.evaluation import squad_em_f1
+
+    rng = random.Random(seed)
+    paras = [p for t in sorted(articles) for p in paragraphs(articles[t])]
+    items = [(p, q) for p in paras for q in p.qas if len(p.sentences) > 1]
+    rng.shuffle(items)
+    top1 = n = 0
+    em = f1 = 0.0
+    for p, q in items[:limit]:
+        ans = q["answers"][0]
+        si = sentence_of(p, ans["start"], ans["start"] + len(ans["text"]))
+        if si is None:
+            continue
+        sents = [p.context[a:b] for a, b in p.sentences]
+        rel, phrases = score_fn(q["question"], sents)
+        n += 1
+        top1 += int(np.argmax(rel) == si)
+        golds = [a["text"] for a in q["answers"]]
+        e, f = squad_em_f1(phrases[si], golds)
+        em += e
+        f1 += f
+    return {"questions": n, "sentence_top1_in_paragraph": round(top1 / n, 4), "phrase_em_given_sentence": round(em / n, 4),
+            "phrase_f1_given_sentence": round(f1 / n, 4)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--questions", type=int, default=30000, help="training questions (3 pairs each)")
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    t0 = time.time()
+    articles = load_articles(split="reader")
+    examples = reader_examples(articles, args.questions, seed=args.seed)
+    print(f"{len(examples)} pairs from {len(articles)} articles ({time.time() - t0:.0f} s)", flush=True)
+    model = train(examples, args.layers, args.epochs, args.batch_size, args.lr, args.seed)
+    trained = time.time() - t0
+    info = export(model, args.out)
+    from qa.reader import Reader
+
+    reader = Reader(args.out, threads=1)
+    held = heldout_figures(lambda q, s: reader.read(q, s), load_articles(split="heldout"))
+    record = {
+        "base": "all-MiniLM-L6-v2 (bundled), first %d layers" % args.layers,
+        "data": "SQuAD v1.1 train (CC BY-SA 4.0), 'reader' split of articles (train/data.py)",
+        "command": "python train/reader.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": date.today().isoformat(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "max_length": MAX_LENGTH,
+        "pairs": len(examples),
+        "articles": len(articles),
+        "train_minutes": round(trained / 60, 1),
+        "heldout": held,
+        **info,
+    }
+    (args.out / "reader.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
