@@ -114,7 +114,11 @@ def _quote_markdown(quote: Quote, mark_phrase: bool) -> str:
     if not (mark_phrase and quote.phrase_text.strip()):
         return escape_markdown(quote.text)
     a, b = quote.phrase[0] - quote.start, quote.phrase[1] - quote.start
-    return f"{escape_markdown(quote.text[:a])}**{escape_markdown(quote.text[a:b])}**{escape_markdown(quote.text[b:])}"
+    before, phrase, after = quote.text[:a], quote.text[a:b], quote.text[b:]
+    # escape_markdown trims each part's ends: put back the space that separates them.
+    gap_before = " " if before[-1:].isspace() else ""
+    gap_after = " " if after[:1].isspace() else ""
+    return f"{escape_markdown(before)}{gap_before}**{escape_markdown(phrase)}**{gap_after}{escape_markdown(after)}"
 
 
 def render_reply(answer: Answer, turn: int | None = None) -> str:

@@ -148,7 +148,9 @@ def test_cecot_answer_has_quote_and_citation(api):
     end = int(found.group(1))
     assert end >= 1413
     text = (SEEDS / "001_38b38ab778929121.txt").read_text(encoding="utf-8")
-    assert f"“{' '.join(text[1329:end].split())}”" in reply.replace("\\", "")
+    # The answer phrase is marked in bold inside the quote: the words are the document's.
+    assert f"“{' '.join(text[1329:end].split())}”" in reply.replace("\\", "").replace("**", "")
+    assert "**40,000**" in reply
 
 
 @pytest.mark.slow

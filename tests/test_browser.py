@@ -33,7 +33,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 BOT = '[data-testid="bot"]'
 USER = '[data-testid="user"]'
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 (MPL-2.0, header kept)
-SEED_QUESTION = "Where did Bukele host Rubio for their talks?"
+SEED_QUESTION = "How many people can CECOT hold?"
 ANSWER_TIMEOUT = 60_000  # a bound on waiting for a state, generous for a busy 2-core machine
 
 
@@ -233,7 +233,9 @@ def test_answer_card_in_view_with_each_source_beside_its_quote(seed_app, open_pa
     page = open_page(seed_app.url, width=1366, height=900)
     reply = ask(page, SEED_QUESTION, 0)
     text = reply.inner_text()
-    assert text.startswith("From the articles") and "Lake Coatepeque" in text
+    assert text.startswith("From the articles") and "40,000" in text
+    # The answer phrase inside the top quote is marked.
+    assert "40,000" in reply.locator(".qa-top mark.qa-phrase").inner_text()
     top_in_view(page, reply)
     # One card: the best quote first with its source beside it; the others folded.
     assert reply.locator(".qa-quote.qa-top").count() == 1
