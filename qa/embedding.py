@@ -162,6 +162,23 @@ def read_onnx_meta(folder: Path) -> dict | None:
     return meta
 
 
+def onnx_session(model_file: Path, threads: int, error: type[Exception]):
+    """An ONNX Runtime CPU session: ``threads`` intra-op threads (0: one per core), run in
+    sequence; a file that cannot be loaded raises ``error`` with one line naming it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(int(threads), 0)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise error(f"{model_file}: cannot load ({str(exc).splitlines()[0]})") from None
+
+
 class OnnxEmbedder:
     """The exported model on ONNX Runtime: same vectors as torch (cosine ≥ 0.9999).
 
@@ -178,7 +195,6 @@ class OnnxEmbedder:
         if not model_file.is_file():
             raise ModelError(f"{model_file}: missing (export with quantize=True)")
         _offline()
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = folder
@@ -195,16 +211,7 @@ class OnnxEmbedder:
         # sentence-transformers pads to the longest text and truncates at max_seq_length.
         self._tokenizer.enable_truncation(self.max_length)
         self._tokenizer.enable_padding(pad_id=int(meta.get("pad_id", 0)), pad_token=str(meta.get("pad_token", "[PAD]")))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(int(threads), 0)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"{model_file}: cannot load ({str(exc).splitlines()[0]})") from None
+        self._session = onnx_session(model_file, threads, ModelError)
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def _run(self, texts: list[str]) -> np.ndarray:

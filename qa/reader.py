@@ -43,8 +43,9 @@ class Reader:
         model_file, tok_file = folder / "reader.onnx", folder / "tokenizer.json"
         if not model_file.is_file() or not tok_file.is_file():
             raise ReaderError(f"{folder}: no answer reader (reader.onnx, tokenizer.json); run `make train`")
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        from .embedding import onnx_session
 
         meta_file = folder / "reader.json"
         self.meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
@@ -52,15 +53,7 @@ class Reader:
         self._tok = Tokenizer.from_file(str(tok_file))
         self._tok.no_padding()
         self._tok.enable_truncation(self.max_length, strategy="only_second")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(int(threads), 0)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ReaderError(f"{model_file}: cannot load ({str(exc).splitlines()[0]})") from None
+        self._session = onnx_session(model_file, threads, ReaderError)
 
     def readings(self, question: str, sentences: Sequence[str]) -> list[Reading]:
         """One :class:`Reading` per sentence (one batched model run)."""
