@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -34,24 +34,31 @@ class Item:
         return bool(self.answers or self.doc_ids)
 
 
-def load_qa(path: Path) -> list[Item]:
-    """Read a QA-set JSONL file, with a line number in every error."""
+def read_jsonl(path: Path, kind: str = "QA") -> Iterator[tuple[str, object]]:
+    """``(where, value)`` for each non-empty line of a JSONL file; ``where`` ("FILE line N")
+    starts every error about that line.  A missing, non-UTF-8 or non-JSON file is an EvalError."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise EvalError(f"QA file not found: {path}") from None
+        raise EvalError(f"{kind} file not found: {path}") from None
     except UnicodeDecodeError:
         raise EvalError(f"{path}: not valid UTF-8") from None
-    items, seen = [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{path} line {n}"
         try:
-            row = json.loads(line)
+            yield where, json.loads(line)
         except json.JSONDecodeError as exc:
             raise EvalError(f"{where}: not valid JSON ({exc.msg})") from None
+
+
+def load_qa(path: Path) -> list[Item]:
+    """Read a QA-set JSONL file, with a line number in every error."""
+    path = Path(path)
+    items, seen = [], set()
+    for where, row in read_jsonl(path):
         if not isinstance(row, dict):
             raise EvalError(f"{where}: expected a JSON object")
         for key, kind in (("id", str), ("question", str), ("answers", list), ("doc_ids", list)):

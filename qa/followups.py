@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from .conversation import resolve
-from .evaluation import EvalError, Item, score
+from .evaluation import EvalError, Item, read_jsonl, score
 
 
 def is_conversation_file(path: Path) -> bool:
@@ -36,21 +36,8 @@ def is_conversation_file(path: Path) -> bool:
 def load_conversations(path: Path) -> list[list[Item]]:
     """The conversations of ``path``: a list of turns (:class:`~qa.evaluation.Item`) each."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise EvalError(f"conversation file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise EvalError(f"{path}: not valid UTF-8") from None
     out, seen = [], set()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path} line {n}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalError(f"{where}: not valid JSON ({exc.msg})") from None
+    for where, row in read_jsonl(path, "conversation"):
         if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(row.get("turns"), list) or not row["turns"]:
             raise EvalError(f"{where}: expected {{\"id\": ..., \"turns\": [...]}}")
         if row["id"] in seen:
