@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
+LINTED := qa tests benchmarks train app.py
 
 # Nothing may reach the network at run time: model weights come from site-packages.
 export HF_HUB_OFFLINE := 1
@@ -15,16 +16,19 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 
-.PHONY: install dev run index test test-fast eval quality tune train bench bench-load clean
+.PHONY: install dev run index test test-fast lint eval quality tune train bench bench-load clean
 
 install: $(VENV)/.installed
 
 # torch first and pinned: an unpinned torch pulled in by sentence-transformers is a multi-GB CUDA build.
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -r requirements.txt
+	# The package itself (editable: `qa` and `qa-web` commands; benchmarks import it), its
+	# dependencies already pinned above.
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 # Test tools, the optional Ray extra (so its tests run), and Debian's Chromium for the
@@ -45,6 +49,11 @@ index: install
 test: dev
 	$(BIN)/python -m pytest
 
+# ruff: lint rules and formatting (tests/test_package.py runs the same check).
+lint: dev
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
 test-fast: dev
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
@@ -55,8 +64,9 @@ eval: install
 quality: install
 	$(BIN)/python benchmarks/quality.py --json docs/quality.json
 
-# The learnt answer stage (qa/models/): the reader (~35 min on 2 cores), then pre-ranking,
-# re-scoring and answerability around it (~20 min).  Fixed seeds; see qa/models/MODEL_CARD.md.
+# The learnt answer stage (qa/models/): the reader (~65 min on 2 cores), then pre-ranking,
+# re-scoring and answerability around it (~10 min, +5 to index its articles on a fresh machine).
+# Fixed seeds; see qa/models/MODEL_CARD.md.
 train: install
 	$(BIN)/python train/reader.py
 	$(BIN)/python train/fusion.py   # also writes qa/models/MODEL_CARD.md (train/card.py)

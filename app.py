@@ -1,112 +1,22 @@
 #!/usr/bin/env python3
 """Web chat over the articles:  python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--docs seeds]
 
-Builds the index of --docs into --index on first start (or when the documents changed),
-then serves the chat page and the API endpoint /chat.  Nothing is fetched from the network.
+The same as the ``qa-web`` command (``qa/serve.py``): builds the index of --docs into
+--index on first start (or when the documents changed), then serves the chat page.
+Nothing is fetched from the network.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-
-# Before gradio (or anything that imports huggingface_hub) is imported: no calls home.
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(ROOT))  # this checkout's qa, installed or not
 os.environ.setdefault("GRADIO_TEMP_DIR", str(ROOT / ".gradio"))
 
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Web chat: cited, verbatim answers from a folder of articles.")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--index", type=Path, default=Path("index"), help="index folder (default index; built if missing)")
-    p.add_argument("--docs", type=Path, default=Path("seeds"), help="document folder the index is built from (default seeds)")
-    p.add_argument(
-        "--concurrency",
-        type=int,
-        default=None,
-        help="questions answered at once (default: one per CPU core)",
-    )
-    args = p.parse_args(argv)
-    if not 0 < args.port < 65536:
-        p.error(f"--port {args.port}: not a port number")
-    if args.concurrency is not None and args.concurrency < 1:
-        p.error("--concurrency must be at least 1")
-    return args
-
-
-def refuse_foreign_folder(index: Path) -> None:
-    """Building replaces the --index folder: refuse one that holds something other than an index."""
-    if index.exists() and not index.is_dir():
-        raise ValueError(f"--index {index}: is a file, not an index folder")
-    if index.is_dir() and not (index / "manifest.json").exists():
-        others = [p.name for p in index.iterdir() if p.name != "README.md"]
-        if others:
-            raise ValueError(
-                f"--index {index}: not an index folder (no manifest.json) and not empty; "
-                "refusing to replace it (choose an empty or new folder)"
-            )
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    from qa.corpus import CorpusError
-    from qa.embedding import ModelError
-    from qa.index import IndexProblem
-    from qa.pipeline import ensure_index
-    from qa.settings import Settings
-
-    try:
-        # One torch thread per encode (QA_THREADS overrides): see "Concurrency" below.
-        threads = None if "QA_THREADS" in os.environ else 1
-        settings = Settings.from_env(index=args.index, docs=args.docs, threads=threads)
-        refuse_foreign_folder(settings.index)
-        engine, action = ensure_index(settings, progress=False)
-        engine.ask("warm up")  # loads lazy tables; sets the tokenizer's padding once, before threads share it
-    except (IndexProblem, CorpusError, ModelError, OSError, ValueError) as exc:
-        print(f"app.py: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return 1
-    print(f"index {settings.index}/: {action} ({len(engine.index.documents)} documents from {settings.docs}/)", flush=True)
-
-    # Concurrency.  A question costs one short query encode (MiniLM) plus NumPy/faiss/BM25
-    # scoring; all of it only reads the engine (faiss/NumPy/bm25s reads are thread-safe; the
-    # tokenizer is safe once its padding is set, which the warm-up above did).  Torch's own
-    # intra-op threads make concurrent encodes fight over the cores: measured on this 2-core
-    # machine, 4 requests x 2 torch threads gave 48 q/s, worse than serial (58 q/s), and under
-    # outside load one encode with 2 threads took 160-240 ms against 40-50 ms with 1.  So each
-    # encode runs on one thread (settings.threads above) and N = the number of cores: 2 x 1
-    # thread = 80 q/s in process.  More concurrent requests only add contention; the rest
-    # wait in Gradio's queue (benchmarks/load.py: 1 -> 9.1, 2 -> 11.1, 4 -> 11.5 answers/s).
-    concurrency = args.concurrency or usable_cores()
-
-    from qa.web import app_kwargs, build_app, launch_options
-
-    demo = build_app(engine, settings).queue(default_concurrency_limit=concurrency)
-    print(f"answering up to {concurrency} questions at once", flush=True)
-    try:
-        demo.launch(server_name=args.host, server_port=args.port, app_kwargs=app_kwargs(demo), **launch_options())
-    except OSError as exc:  # port taken, address not available
-        print(f"app.py: error: cannot serve on {args.host}:{args.port}: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
-
+from qa.serve import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import SETS, load, machine  # noqa: E402
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -90,17 +88,35 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    info = {"machine": machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]), "threads": args.threads, "load_start": load(), "rows": []}
-    print(f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}, threads {args.threads or 'default'}", flush=True)
+    info = {
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "threads": args.threads,
+        "load_start": load(),
+        "rows": [],
+    }
+    print(
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}, threads {args.threads or 'default'}",
+        flush=True,
+    )
     export_dir = args.work / "onnx-export"
     needs_onnx = any(b != "torch" for b in args.backends) or args.eval
     if needs_onnx and (read_onnx_meta(export_dir) is None or not (export_dir / "encoder-int8.onnx").exists()):
         t = time.perf_counter()
         meta = export_onnx("all-MiniLM-L6-v2", export_dir, quantize=True)
-        info["export"] = {"seconds_with_model_load": round(time.perf_counter() - t, 1), "check": meta["check"], "int8": meta["int8"]}
-        print(f"export (torch load + ONNX export + check + int8): {info['export']['seconds_with_model_load']} s; int8 min cosine to torch {meta['int8']['min_cosine_to_torch']}", flush=True)
+        info["export"] = {
+            "seconds_with_model_load": round(time.perf_counter() - t, 1),
+            "check": meta["check"],
+            "int8": meta["int8"],
+        }
+        print(
+            f"export (torch load + ONNX export + check + int8): {info['export']['seconds_with_model_load']} s; int8 min cosine to torch {meta['int8']['min_cosine_to_torch']}",
+            flush=True,
+        )
 
-    print(f"{'set':10} {'backend':10} {'passages':>8} {'bare/s':>8} {'build/s':>8} {'build/bare':>10} {'vs torch':>8} {'build s':>8} {'load s':>6} {'answer@1':>8} | load")
+    print(
+        f"{'set':10} {'backend':10} {'passages':>8} {'bare/s':>8} {'build/s':>8} {'build/bare':>10} {'vs torch':>8} {'build s':>8} {'load s':>6} {'answer@1':>8} | load"
+    )
     for name in args.sets:
         docs, qa_file = SETS[name]
         torch_rate = None

@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import ensure_export, ensure_index, load, machine  # noqa: E402
 
 QUESTION = "How many people can CECOT hold?"
@@ -72,7 +70,22 @@ def import_report(cmd: list[str], top: int = 20) -> dict:
     loaded = {name for _, _, name in rows}
     outer = sorted((r for r in rows if r[1] <= 1), reverse=True)[:top]
     return {
-        "heavy_imported": {m: m in loaded for m in ("torch", "transformers", "sentence_transformers", "onnxruntime", "faiss", "bm25s", "scipy", "langchain_text_splitters", "pysbd", "tqdm", "gradio")},
+        "heavy_imported": {
+            m: m in loaded
+            for m in (
+                "torch",
+                "transformers",
+                "sentence_transformers",
+                "onnxruntime",
+                "faiss",
+                "bm25s",
+                "scipy",
+                "langchain_text_splitters",
+                "pysbd",
+                "tqdm",
+                "gradio",
+            )
+        },
         "top_modules_ms": [(name, round(c / 1000, 1)) for c, _, name in outer],
         "total_import_ms": round(sum(c for c, d, _ in rows if d == 0) / 1000, 1),
     }
@@ -101,7 +114,13 @@ def main(argv=None) -> int:
     plain_imports = import_report(variants["cli"])
     if not plain_imports["heavy_imported"]["torch"]:
         del variants["cli+onnx"]  # the CLI already uses the ONNX export
-    info = {"machine": machine(), "command": " ".join([Path(py).name, *sys.argv]), "index": str(index), "load_start": load(), "runs": {}}
+    info = {
+        "machine": machine(),
+        "command": " ".join([Path(py).name, *sys.argv]),
+        "index": str(index),
+        "load_start": load(),
+        "runs": {},
+    }
     outputs = {}
     for name, cmd in variants.items():  # warm the page cache once
         _, out, _ = timed(cmd)
@@ -114,10 +133,17 @@ def main(argv=None) -> int:
         for name, cmd in variants.items():
             walls[name].append(timed(cmd)[0])
     info["load_end"] = load()
-    print(f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']} → {info['load_end']}")
+    print(
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']} → {info['load_end']}"
+    )
     print(f"{'variant':16} {'median s':>9} {'min s':>7} {'max s':>7}   runs={args.runs}")
     for name, values in walls.items():
-        row = {"median_s": round(statistics.median(values), 3), "min_s": round(min(values), 3), "max_s": round(max(values), 3), "all": [round(v, 3) for v in values]}
+        row = {
+            "median_s": round(statistics.median(values), 3),
+            "min_s": round(min(values), 3),
+            "max_s": round(max(values), 3),
+            "all": [round(v, 3) for v in values],
+        }
         info["runs"][name] = row
         print(f"{name:16} {row['median_s']:9.3f} {row['min_s']:7.3f} {row['max_s']:7.3f}")
     fastest = "cli+onnx" if "cli+onnx" in variants else "cli"

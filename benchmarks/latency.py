@@ -44,8 +44,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
@@ -58,7 +56,10 @@ SETS = {
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -160,7 +161,14 @@ def run_one(name: str, backend: str, threads: int, folder: Path, qs: list[str], 
                 if len(cand):
                     engine.rank(cand, feats, settings.top_k)
             t5 = time.perf_counter()
-            for key, dt in (("bare", t1 - t0), ("answer", t2 - t1), ("encode", t3 - t2), ("search", t4 - t3), ("quotes", t5 - t4), ("staged", t5 - t2)):
+            for key, dt in (
+                ("bare", t1 - t0),
+                ("answer", t2 - t1),
+                ("encode", t3 - t2),
+                ("search", t4 - t3),
+                ("quotes", t5 - t4),
+                ("staged", t5 - t2),
+            ):
                 times[key].append(dt * 1000)
     row = {
         "set": name,
@@ -223,7 +231,12 @@ def main(argv=None) -> int:
     p.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--repeat", type=int, default=2, help="passes over the questions (default 2)")
-    p.add_argument("--limit", type=int, default=150, help="at most this many questions per set, spread evenly (default 150; 0: all)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=150,
+        help="at most this many questions per set, spread evenly (default 150; 0: all)",
+    )
     p.add_argument("--seeds-index", type=Path, default=ROOT / ".bench" / "latency-seeds")
     p.add_argument("--squad-index", type=Path, default=ROOT / ".bench" / "latency-squad-dev")
     p.add_argument("--profile", action="store_true", help="also print a cProfile of search + quote selection")
@@ -231,8 +244,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     folders = {"seeds": args.seeds_index, "squad-dev": args.squad_index}
-    info = {"machine": machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]), "load_start": load(), "rows": []}
-    print(f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}", flush=True)
+    info = {
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "load_start": load(),
+        "rows": [],
+    }
+    print(
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}",
+        flush=True,
+    )
     header = f"{'set':10} {'backend':7} {'thr':>3} {'bare p50':>9} {'answer p50':>10} {'p95':>7} {'ratio':>6} | {'encode':>13} {'search':>11} {'quotes':>11} | load"
     print(header)
     for name in args.sets:
@@ -254,8 +275,13 @@ def main(argv=None) -> int:
                 if args.profile:
                     print(row["profile"])
         if set(args.backends) >= {"torch", "onnx"}:
-            info.setdefault("agreement", {})[name] = agree = agreement(folders[name], questions(qa_file, 0 if name == "seeds" else args.limit))
-            print(f"{name}: onnx vs torch over {agree['questions']} questions: min cosine {agree['min_cosine']}, same top-1 quote {agree['same_top1']}/{agree['questions']}", flush=True)
+            info.setdefault("agreement", {})[name] = agree = agreement(
+                folders[name], questions(qa_file, 0 if name == "seeds" else args.limit)
+            )
+            print(
+                f"{name}: onnx vs torch over {agree['questions']} questions: min cosine {agree['min_cosine']}, same top-1 quote {agree['same_top1']}/{agree['questions']}",
+                flush=True,
+            )
     print("ms; stage columns are p50/p95; ratio = p50(answer) / p50(bare encode), target ≤ 1.25")
     if args.json:
         args.json.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

@@ -29,9 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -70,8 +67,18 @@ class App:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = tempfile.NamedTemporaryFile(prefix="load-app-", suffix=".log", delete=False)
-        cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(self.port),
-               "--index", str(index), "--docs", str(docs)]
+        cmd = [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--index",
+            str(index),
+            "--docs",
+            str(docs),
+        ]
         if concurrency:
             cmd += ["--concurrency", str(concurrency)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -30,13 +30,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import ensure_export, ensure_index, load, machine, questions  # noqa: E402
 
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 PATCHED = """
 import runpy, sys
@@ -90,7 +85,9 @@ def run_variant(variant: str, index: Path, port: int, qs: list[str], timeout: fl
     else:
         cmd = [sys.executable, "-c", PATCHED.format(index=str(index), app=str(ROOT / "app.py")), *args]
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:
@@ -144,15 +141,25 @@ def main(argv=None) -> int:
     ensure_index(ROOT / "seeds", index)
     ensure_export(index)
     qs = questions(ROOT / "eval" / "seeds.jsonl", args.requests)
-    info = {"machine": machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]), "load_start": load(), "rows": []}
-    print(f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}", flush=True)
+    info = {
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "load_start": load(),
+        "rows": [],
+    }
+    print(
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}",
+        flush=True,
+    )
     for variant in args.variants:
         row = run_variant(variant, index, free_port(), qs, args.timeout)
         row["load_after"] = load()
         info["rows"].append(row)
         a, b = row["after_start_mb"], row["after_requests_mb"]
-        print(f"\n{variant}: ready in {row['ready_s']} s; RSS after start {a['VmRSS']} MB; after {row['requests']} requests "
-              f"RSS {b['VmRSS']} MB (anon {b.get('RssAnon')}, file {b.get('RssFile')}), peak (VmHWM) {b['VmHWM']} MB; request p50 {row['request_p50_ms']} ms; load {row['load_after']}")
+        print(
+            f"\n{variant}: ready in {row['ready_s']} s; RSS after start {a['VmRSS']} MB; after {row['requests']} requests "
+            f"RSS {b['VmRSS']} MB (anon {b.get('RssAnon')}, file {b.get('RssFile')}), peak (VmHWM) {b['VmHWM']} MB; request p50 {row['request_p50_ms']} ms; load {row['load_after']}"
+        )
         for name, mb in row["resident_by_mapping_mb"]:
             print(f"  {mb:8.1f} MB  {name}")
     if args.json:

@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.evaluation import compare, format_table, load_qa, plot  # noqa: E402
 from qa.pipeline import ensure_index  # noqa: E402

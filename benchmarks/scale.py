@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import SETS, ensure_export, ensure_index, load, machine, pct, questions  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -98,7 +96,12 @@ def query_vectors(limit: int) -> np.ndarray:
 
 def probe(path: Path, queries_file: Path, mmap: bool) -> dict:
     code = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + PROBE
-    out = subprocess.run([sys.executable, "-c", code, str(path), str(queries_file), "mmap" if mmap else "read"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(queries_file), "mmap" if mmap else "read"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1:]}
     return json.loads(out.stdout)
@@ -108,7 +111,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000, 1_000_000])
     p.add_argument("--kinds", nargs="+", default=["auto"], help="kinds to build at every size (qa.vectors.KINDS)")
-    p.add_argument("--compare-at", type=int, default=100_000, help="at this size also build the kind auto does not pick (0: never)")
+    p.add_argument(
+        "--compare-at", type=int, default=100_000, help="at this size also build the kind auto does not pick (0: never)"
+    )
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--work", type=Path, default=ROOT / ".bench" / "scale")
     p.add_argument("--keep", action="store_true", help="keep the index files")
@@ -129,10 +134,22 @@ def main(argv=None) -> int:
     q = query_vectors(args.queries)
     queries_file = args.work / "queries.npy"
     np.save(queries_file, q, allow_pickle=False)
-    info = {"machine": machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]), "base_vectors": len(base), "queries": len(q), "load_start": load(), "rows": []}
-    print(f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}; "
-          f"{len(base)} real vectors → synthetic; {len(q)} real questions; search with 1 thread", flush=True)
-    print(f"{'n':>9} {'kind':9} {'params':22} {'build s':>8} {'MB':>7} {'recall@10':>9} {'p50 ms':>7} {'p95 ms':>7} | {'mmap load s':>11} {'RSS load':>8} {'RSS srch':>8} | exact p50 ms | load")
+    info = {
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "base_vectors": len(base),
+        "queries": len(q),
+        "load_start": load(),
+        "rows": [],
+    }
+    print(
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}; "
+        f"{len(base)} real vectors → synthetic; {len(q)} real questions; search with 1 thread",
+        flush=True,
+    )
+    print(
+        f"{'n':>9} {'kind':9} {'params':22} {'build s':>8} {'MB':>7} {'recall@10':>9} {'p50 ms':>7} {'p95 ms':>7} | {'mmap load s':>11} {'RSS load':>8} {'RSS srch':>8} | exact p50 ms | load"
+    )
     for n in args.sizes:
         t = time.perf_counter()
         x = synthetic(base, n)
@@ -190,7 +207,9 @@ def main(argv=None) -> int:
             if not args.keep:
                 path.unlink()
         del x, truth
-    print("MB on disk; RSS columns: MB resident in a fresh process after a memory-mapped load / after all searches (over its start)")
+    print(
+        "MB on disk; RSS columns: MB resident in a fresh process after a memory-mapped load / after all searches (over its start)"
+    )
     if args.json:
         args.json.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -29,8 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.evaluation import contains_answer, load_qa, score  # noqa: E402
 from qa.pipeline import ensure_index  # noqa: E402
@@ -200,7 +197,9 @@ def main() -> int:
     y = np.concatenate([np.full(len(g[0]), g[1]) for g in groups]).astype(float)
     wt = np.concatenate([np.full(len(g[0]), g[2]) for g in groups])
     cw = fit_logistic(X, y, wt)
-    conf_weights = {"bias": round(float(cw[0]), 4)} | {f: round(float(x), 4) for f, x in zip(CONFIDENCE_FEATURES, cw[1:])}
+    conf_weights = {"bias": round(float(cw[0]), 4)} | {
+        f: round(float(x), 4) for f, x in zip(CONFIDENCE_FEATURES, cw[1:])
+    }
     probe = replace(ranker, confidence_weights=conf_weights)
     dev_conf = np.array([p["confidence"] for p in predictions(seeds, dev_rows, probe)])
     dev_pos = np.array([r["item"].in_scope for r in dev_rows])
@@ -211,7 +210,9 @@ def main() -> int:
         if coverage >= 0.95 and (best is None or abstain > best[1]):
             best = (float(th), abstain, coverage)
     threshold = round(best[0] - 1e-4, 4)
-    print(f"confidence: {conf_weights}; threshold {threshold} (seeds-dev abstention {best[1]:.3f}, coverage {best[2]:.3f})")
+    print(
+        f"confidence: {conf_weights}; threshold {threshold} (seeds-dev abstention {best[1]:.3f}, coverage {best[2]:.3f})"
+    )
 
     final = replace(
         probe,

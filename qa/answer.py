@@ -9,10 +9,11 @@ from functools import lru_cache
 import numpy as np
 
 from .cleaning import near_duplicate_words, word_set
-from .data import Answer, Quote
+from .data import Answer, Col, Document, Quote
+from .errors import QuestionError
 from .index import Index
 from .retrieval import Retriever, Signals
-from .reader import Reader, Reading, shipped_reader
+from .reader import Reader, shipped_reader
 from .scoring import (
     ANSWERABILITY_FEATURES,
     FEATURES,
@@ -27,15 +28,11 @@ from .scoring import (
     sentence_terms,
     unit_matrix,
 )
-from .settings import Settings
+from .settings import MODES, Settings
 
 NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 10
-
-
-class QuestionError(ValueError):
-    """A question that cannot be asked (empty, too long)."""
 
 
 def clean_question(question: str) -> str:
@@ -124,7 +121,7 @@ class Engine:
         elif mode in ("dense-chunks", "bm25-chunks"):
             quotes = self._chunks(sig, k, allowed, dense=mode == "dense-chunks")
         else:
-            raise ValueError(f"unknown mode {mode!r}")
+            raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if self.settings.min_confidence is not None:
             threshold = self.settings.min_confidence
         answered = bool(quotes) and confidence >= threshold
@@ -148,6 +145,35 @@ class Engine:
         mask[[self.index.doc_index[d] for d in doc_ids]] = True
         return mask
 
+    # ------------------------------------------------------------ the documents (for front ends)
+
+    @property
+    def documents(self) -> list[Document]:
+        """The indexed documents, in index order."""
+        return self.index.documents
+
+    def document(self, doc_id: str) -> Document | None:
+        """The indexed document ``doc_id`` (None when the index has none by that id)."""
+        position = self.index.doc_index.get(doc_id)
+        return None if position is None else self.index.documents[position]
+
+    def paragraphs_of(self, doc_id: str) -> list[tuple[int, int]]:
+        """``(start, end)`` of each paragraph of document ``doc_id``, in order (1-based
+        numbers in quotes and links count these)."""
+        return [(int(s), int(e)) for _, s, e in self._paragraph_rows(self.index.doc_index[doc_id])]
+
+    def quote(
+        self, doc_id: str, start: int, end: int, score: float = 0.0, phrase: tuple[int, int] | None = None
+    ) -> Quote:
+        """The quote ``[start, end)`` of document ``doc_id``, cut from its text, with its
+        citation (title, outlet, paragraph, page); ValueError when the range does not fit."""
+        doc = self.index.doc_index[doc_id]
+        if not 0 <= start < end <= len(self.index.documents[doc].text):
+            raise ValueError(f"characters {start}–{end} are not inside document {doc_id!r}")
+        return self._quote(doc, start, end, score, phrase)
+
+    # ------------------------------------------------------------ internals
+
     def _paragraph_rows(self, doc: int) -> np.ndarray:
         first = self.index.first_paragraph
         lo = int(first[doc])
@@ -162,10 +188,20 @@ class Engine:
 
     def _quote(self, doc: int, start: int, end: int, score: float, phrase: tuple[int, int] | None = None) -> Quote:
         d = self.index.documents[doc]
-        para_in_doc = int(np.searchsorted(self._paragraph_rows(doc)[:, 1], start, side="right"))
+        para_in_doc = int(np.searchsorted(self._paragraph_rows(doc)[:, Col.START], start, side="right"))
         return Quote(
-            d.doc_id, start, end, d.text[start:end], float(score), d.title, d.outlet, para_in_doc,
-            page=d.page_at(start), date=d.date, url=d.url, phrase=phrase,
+            d.doc_id,
+            start,
+            end,
+            d.text[start:end],
+            float(score),
+            d.title,
+            d.outlet,
+            para_in_doc,
+            page=d.page_at(start),
+            date=d.date,
+            url=d.url,
+            phrase=phrase,
         )
 
     def _take(self, ranked: list[tuple], k: int) -> list[Quote]:
@@ -192,18 +228,18 @@ class Engine:
         scores = sig.chunk_dense if dense else sig.chunk_bm25
         table = self.index.chunks
         if allowed is not None:
-            scores = np.where(allowed[table[:, 0]], scores, -np.inf)
+            scores = np.where(allowed[table[:, Col.DOC]], scores, -np.inf)
         order = np.argsort(-scores, kind="stable")[: 4 * k]
-        ranked = [(int(table[i, 0]), int(table[i, 1]), int(table[i, 2]), float(scores[i])) for i in order if np.isfinite(scores[i])]
+        ranked = [(*(int(x) for x in table[i, Col.SPAN]), float(scores[i])) for i in order if np.isfinite(scores[i])]
         return self._take(ranked, k)
 
     def _sentences(self, sig: Signals, k: int, allowed):
         ids, cos = sig.sentence_dense_top
         table = self.index.sentences
         ranked = [
-            (int(table[i, 0]), int(table[i, 1]), int(table[i, 2]), float(c))
+            (*(int(x) for x in table[i, Col.SPAN]), float(c))
             for i, c in zip(ids, cos)
-            if i >= 0 and (allowed is None or allowed[table[i, 0]])
+            if i >= 0 and (allowed is None or allowed[table[i, Col.DOC]])
         ]
         return self._take(ranked, k)
 
@@ -213,7 +249,7 @@ class Engine:
         n = len(table)
         top_bm25 = _top(sig.sentence_bm25, self.settings.candidates)
         top_chunks = _top(sig.chunk_dense + _relative(sig.chunk_bm25), 8)
-        in_top_chunks = np.flatnonzero(np.isin(table[:, 4], top_chunks))
+        in_top_chunks = np.flatnonzero(np.isin(table[:, Col.CHUNK], top_chunks))
         cand = np.unique(np.concatenate([sig.sentence_dense_top[0], top_bm25, in_top_chunks]))
         cand = cand[(cand >= 0) & (cand < n)]
         # Neighbours too, so that every candidate can form a two-sentence quote.
@@ -221,7 +257,7 @@ class Engine:
         around = around[(around >= 0) & (around < n)]
         cand = np.unique(np.concatenate([cand, around]))
         if allowed is not None:
-            cand = cand[allowed[table[cand, 0]]]
+            cand = cand[allowed[table[cand, Col.DOC]]]
         r = self.retriever
         dense = r.sentence_matrix[cand] @ sig.query_vector
         present = r.term_presence(sig, cand)
@@ -233,7 +269,7 @@ class Engine:
         window = present.copy()
         for step in (-1, 1):
             other = np.clip(cand + step, 0, n - 1)
-            same = (other != cand) & (table[other, 3] == table[cand, 3])
+            same = (other != cand) & (table[other, Col.PARAGRAPH] == table[cand, Col.PARAGRAPH])
             if not same.any():
                 continue
             ids = other[same]
@@ -257,10 +293,10 @@ class Engine:
         terms = [self.sentence_terms(int(c)) for c in cand]
         feats = {
             "sentence_dense": dense,
-            "chunk_dense": sig.chunk_dense[table[cand, 4]],
+            "chunk_dense": sig.chunk_dense[table[cand, Col.CHUNK]],
             "window_dense": r.window_matrix[cand] @ sig.query_vector,
             "sentence_bm25": rel_bm25[cand],
-            "chunk_bm25": _relative(sig.chunk_bm25)[table[cand, 4]],
+            "chunk_bm25": _relative(sig.chunk_bm25)[table[cand, Col.CHUNK]],
             "coverage": r.coverage(sig, present),
             "neighbour_dense": nb_dense,
             "neighbour_coverage": nb_cov,
@@ -269,7 +305,7 @@ class Engine:
             "answer_type": (types := np.array([answer_type_score(qtype, asked, t) for t in terms])),
             "type_missing": (types == 0).astype(np.float64),
             "novelty": np.array([novelty_score(asked, t) for t in terms]),
-            "short": ((table[cand, 2] - table[cand, 1]) < 60).astype(np.float64),
+            "short": ((table[cand, Col.END] - table[cand, Col.START]) < 60).astype(np.float64),
         }
         return cand, feats
 
@@ -288,12 +324,14 @@ class Engine:
         table = self.index.sentences
         X = np.stack([feats[f] for f in FEATURES], axis=1).astype(np.float64)
         rows = np.arange(len(cand))
-        nxt = rows[:-1][(cand[1:] == cand[:-1] + 1) & (table[cand[1:], 3] == table[cand[:-1], 3])]
+        nxt = rows[:-1][
+            (cand[1:] == cand[:-1] + 1) & (table[cand[1:], Col.PARAGRAPH] == table[cand[:-1], Col.PARAGRAPH])
+        ]
         # Adjacent rows of the table may still have a skipped sentence between them.
-        nxt = nxt[table[cand[nxt], 6] >= table[cand[nxt + 1], 1]]
+        nxt = nxt[table[cand[nxt], Col.WINDOW_END] >= table[cand[nxt + 1], Col.START]]
         firsts = np.concatenate([rows, nxt])
         lasts = np.concatenate([rows, nxt + 1])
-        lengths = (table[cand[lasts], 2] - table[cand[firsts], 1]).astype(np.float64)
+        lengths = (table[cand[lasts], Col.END] - table[cand[firsts], Col.START]).astype(np.float64)
         keep = (firsts == lasts) | (lengths <= max_pair_chars)
         firsts, lasts, lengths = firsts[keep], lasts[keep], lengths[keep]
         return unit_matrix(X, firsts, lasts, lengths), firsts, lasts
@@ -305,7 +343,12 @@ class Engine:
         order = np.argsort(-score, kind="stable")
         table = self.index.sentences
         ranked = [
-            (int(table[cand[firsts[i]], 0]), int(table[cand[firsts[i]], 1]), int(table[cand[lasts[i]], 2]), float(score[i]))
+            (
+                int(table[cand[firsts[i]], Col.DOC]),
+                int(table[cand[firsts[i]], Col.START]),
+                int(table[cand[lasts[i]], Col.END]),
+                float(score[i]),
+            )
             for i in order[: 12 * k]
         ]
         return self._take(ranked, k), self.scorer.confidence(U, int(order[0]))
@@ -332,7 +375,14 @@ class Engine:
         for j, u in enumerate(top):
             a, b = read[int(firsts[u])], read[int(lasts[u])]
             pa, pb = max(a.phrase_score, -20.0), max(b.phrase_score, -20.0)
-            R[j] = (pre[u], max(a.relevance, b.relevance), min(a.relevance, b.relevance), max(pa, pb), float(firsts[u] != lasts[u]), U[u, length])
+            R[j] = (
+                pre[u],
+                max(a.relevance, b.relevance),
+                min(a.relevance, b.relevance),
+                max(pa, pb),
+                float(firsts[u] != lasts[u]),
+                U[u, length],
+            )
         return {"U": U, "firsts": firsts, "lasts": lasts, "pre": pre, "order": order, "top": top, "R": R, "read": read}
 
     def answerability_features(self, units: dict, final: np.ndarray, best: int) -> dict[str, float]:
@@ -366,7 +416,11 @@ class Engine:
         firsts, lasts, read = units["firsts"], units["lasts"], units["read"]
 
         def span(u: int) -> tuple[int, int, int]:
-            return int(table[cand[firsts[u]], 0]), int(table[cand[firsts[u]], 1]), int(table[cand[lasts[u]], 2])
+            return (
+                int(table[cand[firsts[u]], Col.DOC]),
+                int(table[cand[firsts[u]], Col.START]),
+                int(table[cand[lasts[u]], Col.END]),
+            )
 
         ranked = []
         for j in best_first:
@@ -375,7 +429,7 @@ class Engine:
             # The answer phrase: in the unit's sentence the reader trusts most.
             row = max((int(firsts[u]), int(lasts[u])), key=lambda r: read[r].relevance)
             phrase = read[row].phrase
-            at = int(table[cand[row], 1])
+            at = int(table[cand[row], Col.START])
             ranked.append((doc, start, end, float(final[j]), (at + phrase[0], at + phrase[1]) if phrase else None))
         # Units the reader did not read follow, in pre-ranking order, scored below the rest.
         floor = float(final.min()) - 1.0

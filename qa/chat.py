@@ -38,13 +38,9 @@ def quote_from_ref(engine, ref: Any) -> Quote | None:
     """The quote a stored reference names, cut again from the index (None if it does not fit)."""
     try:
         doc_id, start, end, score, a, b = ref
-        doc = engine.index.doc_index[doc_id]
         start, end = int(start), int(end)
-        text = engine.index.documents[doc].text
-        if not 0 <= start < end <= len(text):
-            return None
         phrase = (int(a), int(b)) if a is not None and b is not None and start <= int(a) < int(b) <= end else None
-        return engine._quote(doc, start, end, float(score), phrase)
+        return engine.quote(doc_id, start, end, float(score), phrase)
     except (KeyError, TypeError, ValueError, IndexError):
         return None
 
@@ -59,15 +55,22 @@ def turn_quotes(engine, turn: dict) -> list[Quote]:
 def _titles(engine, doc_ids: Sequence[str] | None) -> list[str]:
     if not doc_ids:
         return []
-    docs = engine.index.documents
-    if len(set(doc_ids)) >= len(docs):
+    if len(set(doc_ids)) >= len(engine.documents):
         return []
     from .present import title_words
 
-    return [title_words(docs[engine.index.doc_index[d]].title, d) for d in doc_ids if d in engine.index.doc_index]
+    return [title_words(doc.title, d) for d in doc_ids if (doc := engine.document(d)) is not None]
 
 
-def ask_turn(engine, text: str, k: int | None, mode: str | None, doc_ids: list[str] | None, turns: Sequence[dict], differences=None) -> dict:
+def ask_turn(
+    engine,
+    text: str,
+    k: int | None,
+    mode: str | None,
+    doc_ids: list[str] | None,
+    turns: Sequence[dict],
+    differences=None,
+) -> dict:
     """Answer ``text`` in the context of the last answered turn → a new turn (the engine
     raises :class:`~qa.answer.QuestionError` for a question it refuses)."""
     previous = next((t for t in reversed(turns) if not t.get("error")), None)
@@ -125,7 +128,11 @@ def history(engine, turns: Sequence[dict], echo) -> list[dict]:
 
 
 def export(engine, turns: Sequence[dict]) -> str:
-    rows = [(str(t.get("question") or ""), bool(t.get("answered")), turn_quotes(engine, t)) for t in turns if not t.get("error")]
+    rows = [
+        (str(t.get("question") or ""), bool(t.get("answered")), turn_quotes(engine, t))
+        for t in turns
+        if not t.get("error")
+    ]
     return export_html([r for r in rows if r[2] or r[1]])
 
 
@@ -143,9 +150,15 @@ def load_turns(engine, stored: Any) -> list[dict]:
             "asked": str(t.get("asked") or t["question"])[:4000],
             "note": str(t.get("note") or "")[:4000],
             "answered": bool(t.get("answered")),
-            "quotes": [r for r in (t.get("quotes") or [])[:10] if quote_from_ref(engine, r) is not None] if isinstance(t.get("quotes"), list) else [],
-            "restricted": [str(x)[:300] for x in (t.get("restricted") or [])[:50]] if isinstance(t.get("restricted"), list) else [],
-            "differences": [str(x)[:300] for x in (t.get("differences") or [])[:5]] if isinstance(t.get("differences"), list) else [],
+            "quotes": [r for r in (t.get("quotes") or [])[:10] if quote_from_ref(engine, r) is not None]
+            if isinstance(t.get("quotes"), list)
+            else [],
+            "restricted": [str(x)[:300] for x in (t.get("restricted") or [])[:50]]
+            if isinstance(t.get("restricted"), list)
+            else [],
+            "differences": [str(x)[:300] for x in (t.get("differences") or [])[:5]]
+            if isinstance(t.get("differences"), list)
+            else [],
         }
         if t.get("error"):
             clean["error"] = str(t["error"])[:600]
@@ -184,13 +197,10 @@ def reader(engine, turns: Sequence[dict], ref: Any) -> str:
     if parsed is None:
         return READER_EMPTY
     doc_id, paragraph, highlight = parsed
-    index = engine.index
-    if doc_id not in index.doc_index:
+    document = engine.document(doc_id)
+    if document is None:
         return f'<p class="qa-empty">No article {escape_id(doc_id)} in this collection.</p>'
-    doc = index.doc_index[doc_id]
-    document = index.documents[doc]
-    rows = engine._paragraph_rows(doc)
-    paragraphs = [(int(s), int(e)) for _, s, e in rows]
+    paragraphs = engine.paragraphs_of(doc_id)
     if paragraph is not None and not 1 <= paragraph <= len(paragraphs):
         paragraph = None
     if highlight and not (0 <= highlight[0] < highlight[1] <= len(document.text)):

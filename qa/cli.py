@@ -9,21 +9,25 @@ import sys
 import textwrap
 from pathlib import Path
 
+from .errors import QAError, QuestionError, UsageError
 from .settings import MODES, Settings
 
 
-class UsageError(ValueError):
-    pass
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m qa", description="Cited, verbatim answers from a folder of articles.")
+    # `qa ...` when run as the installed command, `python -m qa ...` otherwise.
+    called = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    prog = "qa" if called == "qa" else "python -m qa"
+    p = argparse.ArgumentParser(prog=prog, description="Cited, verbatim answers from a folder of articles.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error (also QA_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, docs_default: bool = False):
         sp.add_argument("--index", type=Path, help="index folder (default: index)")
-        sp.add_argument("--docs", type=Path, help="document folder (default: seeds)" if docs_default else "check the index is current with this folder")
+        sp.add_argument(
+            "--docs",
+            type=Path,
+            help="document folder (default: seeds)" if docs_default else "check the index is current with this folder",
+        )
         sp.add_argument("--model", help="embedding model: a folder, a cached hub name, or all-MiniLM-L6-v2 (bundled)")
         sp.add_argument("--threads", type=int, help="torch threads for encoding (default: torch's choice)")
 
@@ -41,17 +45,25 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--backend", choices=("torch", "onnx", "onnx-int8"), help="passage encoder (default torch)")
     sp.add_argument(
-        "--vector-index", choices=("auto", "flat", "ivf-sq8", "ivf-flat", "hnsw-sq8"),
+        "--vector-index",
+        choices=("auto", "flat", "ivf-sq8", "ivf-flat", "hnsw-sq8"),
         help="vector index kind (default auto: exact below 20,000 passages, IVF-SQ8 above)",
     )
     sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    sp.add_argument("--no-wait", action="store_true", help="stop (with a message) if another `qa index` is writing this index, instead of waiting")
     sp.add_argument(
-        "--engine", choices=("local", "ray"), default="local",
+        "--no-wait",
+        action="store_true",
+        help="stop (with a message) if another `qa index` is writing this index, instead of waiting",
+    )
+    sp.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
         help="where passages are embedded: this process (default) or a Ray cluster (needs requirements-ray.txt)",
     )
     sp.add_argument(
-        "--ray-address", metavar="ADDRESS",
+        "--ray-address",
+        metavar="ADDRESS",
         help="with --engine ray: an existing cluster (HOST:6379 or ray://HOST:10001); default: a private Ray on 127.0.0.1",
     )
 
@@ -60,13 +72,23 @@ def _parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("-k", type=int, help="number of quotes (1-10, default 5)")
     sp.add_argument("--mode", choices=MODES)
-    sp.add_argument("--doc", action="append", dest="doc_ids", metavar="DOC_ID", help="only quote this document (repeatable)")
-    sp.add_argument("--outlet", action="append", dest="outlets", metavar="NAME", help="only quote documents from this outlet (repeatable)")
+    sp.add_argument(
+        "--doc", action="append", dest="doc_ids", metavar="DOC_ID", help="only quote this document (repeatable)"
+    )
+    sp.add_argument(
+        "--outlet",
+        action="append",
+        dest="outlets",
+        metavar="NAME",
+        help="only quote documents from this outlet (repeatable)",
+    )
     sp.add_argument("--json", action="store_true", help="print the prediction object (FORMAT.md) as JSON")
     sp.add_argument(
-        "--context", metavar="PREVIOUS", help="the previous question: a follow-up (\"Why did he do that?\") is read in its light; "
+        "--context",
+        metavar="PREVIOUS",
+        help='the previous question: a follow-up ("Why did he do that?") is read in its light; '
         "with questions on stdin, each line is then read in the light of the one before (a conversation); "
-        "--context \"\" starts one with no previous question",
+        '--context "" starts one with no previous question',
     )
 
     sp = sub.add_parser("eval", help="evaluate on a QA set (eval/FORMAT.md) or a conversation set (eval/FOLLOWUPS.md)")
@@ -193,16 +215,24 @@ def cmd_index(args) -> int:
 
     # Say what is being done when it takes a while (a quick update or an early error stays
     # one line), also when stderr is a log and not a terminal.
-    said = threading.Timer(2.0, lambda: print(
-        f"reading the documents in {settings.docs}/ and updating {settings.index}/ …", file=sys.stderr, flush=True))
+    said = threading.Timer(
+        2.0,
+        lambda: print(
+            f"reading the documents in {settings.docs}/ and updating {settings.index}/ …", file=sys.stderr, flush=True
+        ),
+    )
     said.daemon = True
     if not args.quiet:
         said.start()
     try:
         with log_lines():
             index, seconds = build_and_save(
-                settings, embedder, progress=not args.quiet, full=args.full,
-                wait=not args.no_wait, notify=lambda message: print(message, file=sys.stderr, flush=True),
+                settings,
+                embedder,
+                progress=not args.quiet,
+                full=args.full,
+                wait=not args.no_wait,
+                notify=lambda message: print(message, file=sys.stderr, flush=True),
             )
     finally:
         said.cancel()
@@ -241,19 +271,19 @@ def _fold(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
-def restrict(index, doc_ids: list[str] | None, outlets: list[str] | None) -> list[str] | None:
+def restrict(engine, doc_ids: list[str] | None, outlets: list[str] | None) -> list[str] | None:
     """The documents ``--doc`` and ``--outlet`` allow (both given: those both allow);
     None for no restriction."""
     if not outlets:
         return doc_ids
     wanted = {_fold(o) for o in outlets}
-    chosen = [d.doc_id for d in index.documents if d.outlet and _fold(d.outlet) in wanted]
+    chosen = [d.doc_id for d in engine.documents if d.outlet and _fold(d.outlet) in wanted]
     if not chosen:
-        known = sorted({d.outlet for d in index.documents if d.outlet})
+        known = sorted({d.outlet for d in engine.documents if d.outlet})
         listed = ", ".join(repr(o) for o in known) if known else "none"
         raise UsageError(f"no documents from outlet {outlets[0]!r} (outlets in the index: {listed})")
     if doc_ids:
-        unknown = [d for d in doc_ids if d not in index.doc_index]
+        unknown = [d for d in doc_ids if engine.document(d) is None]
         if unknown:
             raise UsageError(f"no document {unknown[0]!r} in the index (see: python -m qa docs)")
         chosen = [d for d in chosen if d in set(doc_ids)]
@@ -267,13 +297,13 @@ def question_text(raw: str | bytes) -> str:
     line (which Python carries as escaped lone surrogates) and lone surrogates from anywhere
     else (a JSON ``"\\ud800"``) are a :class:`QuestionError` — the tokenizer would raise a
     TypeError on them.  Used by the CLI and the web app alike."""
-    from .answer import QuestionError
-
     if isinstance(raw, str):
         try:
             raw = raw.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError as exc:
-            raise QuestionError(f"the question holds a lone surrogate (character {exc.start + 1}): not valid text") from None
+            raise QuestionError(
+                f"the question holds a lone surrogate (character {exc.start + 1}): not valid text"
+            ) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -283,8 +313,6 @@ def question_text(raw: str | bytes) -> str:
 def _stdin_questions():
     """(line number, question or the error it raised) for each non-blank line of stdin, as
     lines arrive (a batch streams: each answer is printed before the next line is read)."""
-    from .answer import QuestionError
-
     for number, raw in enumerate(sys.stdin.buffer, 1):
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
@@ -296,8 +324,6 @@ def _stdin_questions():
 
 
 def cmd_ask(args) -> int:
-    from .answer import QuestionError
-
     settings = _settings(args)
     if args.k is not None and not 1 <= args.k <= 10:
         raise UsageError(f"-k {args.k}: the number of quotes must be between 1 and 10")
@@ -309,7 +335,7 @@ def cmd_ask(args) -> int:
     else:
         questions = _stdin_questions()
     engine = _engine(args, settings)
-    doc_ids = restrict(engine.index, args.doc_ids, args.outlets)
+    doc_ids = restrict(engine, args.doc_ids, args.outlets)
     failures = 0
     from .conversation import resolve
     from .disagreement import for_engine
@@ -325,7 +351,9 @@ def cmd_ask(args) -> int:
             answer = engine.ask(reading.asked, k=args.k, doc_ids=doc_ids)
             if args.context is not None:  # a batch is a conversation only when asked to be
                 previous = reading.asked
-            previous_phrase = (answer.quotes[0].phrase_text or answer.quotes[0].text) if answer.answered and answer.quotes else ""
+            previous_phrase = (
+                (answer.quotes[0].phrase_text or answer.quotes[0].text) if answer.answered and answer.quotes else ""
+            )
         except QuestionError as exc:
             if single:
                 raise
@@ -333,7 +361,9 @@ def cmd_ask(args) -> int:
             print(f"error: line {number}: {exc}", file=sys.stderr)
             if args.json:
                 shown = question if isinstance(question, str) else None
-                print(json.dumps({"line": number, "question": shown, "error": str(exc)}, ensure_ascii=False), flush=True)
+                print(
+                    json.dumps({"line": number, "question": shown, "error": str(exc)}, ensure_ascii=False), flush=True
+                )
             continue
         differ = differences(reading.asked, answer.quotes) if answer.answered else []
         if args.json:
@@ -404,11 +434,12 @@ def cmd_show(args) -> int:
 def cmd_docs(args) -> int:
     import numpy as np
 
+    from .data import Col
     from .index import load
 
     index = load(_settings(args).index)
-    chunks = np.bincount(index.chunks[:, 0], minlength=len(index.documents))
-    sentences = np.bincount(index.sentences[:, 0], minlength=len(index.documents))
+    chunks = np.bincount(index.chunks[:, Col.DOC], minlength=len(index.documents))
+    sentences = np.bincount(index.sentences[:, Col.DOC], minlength=len(index.documents))
     rows = []
     for i, d in enumerate(index.documents):
         rows.append(
@@ -454,8 +485,6 @@ COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "show": cmd_sh
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; every failure is one line on stderr and a non-zero status
     (``--debug`` or ``QA_DEBUG=1``: the traceback instead)."""
-    from .answer import QuestionError
-
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False) or os.environ.get("QA_DEBUG", "") not in ("", "0")
     try:
@@ -469,32 +498,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except (QAError, OSError) as exc:
         if debug:
             raise
         print(f"error: {one_line(exc)}", file=sys.stderr)
-        if isinstance(exc, (UsageError, QuestionError)):
-            return 2
-        return 1
+        return 2 if isinstance(exc, (UsageError, QuestionError)) else 1
+    except Exception as exc:  # a bug: still one line, and a status of its own
+        if debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 70  # EX_SOFTWARE
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as one line: our own errors by their message, an OSError by its file
-    and reason, anything else (a bug, a library's surprise) by its type and first line,
-    with the way to see more."""
-    from .answer import QuestionError
-    from .corpus import CorpusError
-    from .embedding import ModelError
-    from .evaluation import EvalError
-    from .index import IndexProblem
-
-    ours = (UsageError, QuestionError, CorpusError, ModelError, EvalError, IndexProblem)
-    if isinstance(exc, OSError) and not isinstance(exc, ours):
+    """An exception as one line: our own errors (:class:`QAError`) by their message, an
+    OSError by its file and reason, anything else — a bug, a library's surprise — by its
+    type and first line, with the way to see more."""
+    if isinstance(exc, QAError):
+        text = (str(exc).strip().splitlines() or [""])[0]
+    elif isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         text = f"{where}{exc.strerror or exc}"
-    elif isinstance(exc, ours) or (type(exc) is ValueError and str(exc).strip()):
-        text = str(exc).strip().splitlines()[0]
     else:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        text = f"{type(exc).__name__}{': ' + first if first else ''} (run with --debug for the traceback)"
+        text = f"internal error (a bug): {type(exc).__name__}{': ' + first if first else ''} (run with --debug for the traceback)"
     return " ".join(text.split()) or type(exc).__name__

@@ -38,8 +38,25 @@ STOPWORDS = frozenset(
     happen happened happens go going get got make made
     """.split()
 )
-QUESTION_WORDS = ("how many", "how much", "how long", "how old", "how often", "what", "which", "who", "whom", "whose", "when", "where", "why", "how")
-_WH_ALONE = re.compile(r"^\s*(?:and\s+|but\s+|so\s+)?(why|when|where|how|who|what|which)(\s+not|\s+so)?\s*\??\s*$", re.I)
+QUESTION_WORDS = (
+    "how many",
+    "how much",
+    "how long",
+    "how old",
+    "how often",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+)
+_WH_ALONE = re.compile(
+    r"^\s*(?:and\s+|but\s+|so\s+)?(why|when|where|how|who|what|which)(\s+not|\s+so)?\s*\??\s*$", re.I
+)
 _FRAGMENT_START = re.compile(r"^\s*(?:and|but|also|so|plus|what about|how about|and what about|what of)\b[\s,]*", re.I)
 _PERSONAL = {"he": "subj", "she": "subj", "him": "obj", "his": "poss", "her": "poss", "hers": "poss"}
 _NEUTER = frozenset({"they", "them", "their", "theirs", "it", "its"})
@@ -50,7 +67,9 @@ _BEFORE_DEMONSTRATIVE = frozenset(
     meant cause caused explain explains why happen happened against support supported oppose opposed""".split()
 )
 _WORD = re.compile(r"[A-Za-z0-9][\w'’.-]*[A-Za-z0-9%]|[A-Za-z0-9]")
-_NAME = re.compile(r"\b(?:[A-Z][\w’'.-]*[A-Za-z]|[A-Z]{2,})(?:\s+(?:(?:de|del|la|of|the|van|von|al)\s+)?(?:[A-Z][\w’'.-]*[A-Za-z]|[A-Z]{2,}))*")
+_NAME = re.compile(
+    r"\b(?:[A-Z][\w’'.-]*[A-Za-z]|[A-Z]{2,})(?:\s+(?:(?:de|del|la|of|the|van|von|al)\s+)?(?:[A-Z][\w’'.-]*[A-Za-z]|[A-Z]{2,}))*"
+)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 
@@ -157,9 +176,13 @@ def _pronouns(text: str) -> list[tuple[str, list[str]]]:
 
 def _person(previous: str, previous_answer: str = "") -> str:
     """The one person a he/she/him/his/her most likely means, or ""."""
-    if previous_answer and re.match(r"^\s*(?:(?:on|in|for|from|with|by|under)\s+)?(who|whom|whose|which)\b", previous, re.I):
+    if previous_answer and re.match(
+        r"^\s*(?:(?:on|in|for|from|with|by|under)\s+)?(who|whom|whose|which)\b", previous, re.I
+    ):
         asked = {w.lower() for w in words(previous)}
-        found = [n for n in names(previous_answer) if not all(w.lower() in asked for w in n.split()) and not n.isupper()]
+        found = [
+            n for n in names(previous_answer) if not all(w.lower() in asked for w in n.split()) and not n.isupper()
+        ]
         if found:
             return found[0]  # the first person the answer names that the question did not
     found = [n for n in names(previous) if not n.isupper()]  # acronyms are organisations, places
@@ -206,12 +229,21 @@ def _complete_fragment(fragment: str, previous: str) -> str:
     if not rest:
         return previous
     # Replace a name, year or number of the previous question by one of the same kind.
-    new_items = _YEAR.findall(rest) or _NUMBER.findall(rest) or names(rest) or (
-        [rest] if len(_content(rest)) == 1 and not re.search(r"\b(in|on|at|during|since|before|after)\b", rest, re.I) else []
+    new_items = (
+        _YEAR.findall(rest)
+        or _NUMBER.findall(rest)
+        or names(rest)
+        or (
+            [rest]
+            if len(_content(rest)) == 1 and not re.search(r"\b(in|on|at|during|since|before|after)\b", rest, re.I)
+            else []
+        )
     )
     if len(new_items) == 1:
         new = new_items[0]
-        olds = [o for o in (_YEAR.findall(previous) or _NUMBER.findall(previous) or names(previous)) if _same_kind(new, o)]
+        olds = [
+            o for o in (_YEAR.findall(previous) or _NUMBER.findall(previous) or names(previous)) if _same_kind(new, o)
+        ]
         if len(olds) == 1 and olds[0].lower() != new.lower():
             return previous.replace(olds[0], new, 1)
     return f"{_strip_q(previous)} {rest}?"
@@ -246,7 +278,7 @@ def resolve(question: str, previous: str | None = None, previous_answer: str = "
     if rule == "question word":
         wh = _WH_ALONE.match(question).group(1)
         m = _wh_phrase(previous)
-        body = previous[m.end():] if m else " " + previous
+        body = previous[m.end() :] if m else " " + previous
         asked = f"{wh.capitalize()}{body}"
         asked = asked if asked.rstrip().endswith("?") else _strip_q(asked) + "?"
         return Reading(question, asked, True, rule, previous)

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import Document
+from .errors import DocumentError
 from .extract import EXTENSIONS, ExtractError, extract
 
 CATALOG = "catalog.json"
 
 
-class CorpusError(ValueError):
+class CorpusError(DocumentError):
     """A document folder that cannot be read; the message names the culprit."""
 
 
@@ -74,7 +75,9 @@ def clean_label(text: str) -> str:
 
 def printable(name: str) -> str:
     """A file name on one visible line: control and direction characters as \\uXXXX escapes."""
-    return _FORMAT_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", _CONTROL_CHARS.sub(lambda m: ascii(m.group())[1:-1], name))
+    return _FORMAT_CHARS.sub(
+        lambda m: f"\\u{ord(m.group()):04x}", _CONTROL_CHARS.sub(lambda m: ascii(m.group())[1:-1], name)
+    )
 
 
 def _name_problem(rel: str) -> str:
@@ -187,7 +190,9 @@ def read_inside(root: Path, path: Path, max_bytes: int | None = None) -> bytes:
     with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if max_bytes is not None and size > max_bytes:
-            raise TooLarge(errno.EFBIG, f"{size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit per document", str(path))
+            raise TooLarge(
+                errno.EFBIG, f"{size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit per document", str(path)
+            )
         data = f.read() if max_bytes is None else f.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:  # grew while being read
         raise TooLarge(errno.EFBIG, f"over the {max_bytes / 1e6:g} MB limit per document", str(path))
@@ -308,18 +313,6 @@ def document_from_bytes(data: bytes, path: Path, root: Path, catalog: dict[str, 
         date=_field(entry, meta, "date"),
         url=_field(entry, meta, "url"),
     )
-
-
-def read_document(path: Path, root: Path, catalog: dict[str, dict] | None = None) -> Document:
-    """One file as a :class:`Document`; a file that cannot be read raises :class:`CorpusError`
-    naming it."""
-    try:
-        data = read_inside(Path(root), Path(path), max_document_bytes())
-        return document_from_bytes(data, Path(path), Path(root), catalog)
-    except OSError as exc:
-        raise CorpusError(f"{path}: {exc.strerror or exc}") from None
-    except ExtractError as exc:
-        raise CorpusError(f"{path}: {exc}") from None
 
 
 def scan(root: Path, max_mb: float | None = None) -> tuple[list[Document], list[Skipped]]:

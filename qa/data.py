@@ -30,34 +30,17 @@ class Document:
         return max(bisect_right(self.pages, offset), 1)
 
 
-@dataclass(frozen=True)
-class Span:
-    """A character range ``[start, end)`` of one document."""
+class Col:
+    """Columns of the index's integer tables (``Index.paragraphs``, ``.chunks``: n × 3;
+    ``.sentences``: n × 7).  Every row is a character range ``[START, END)`` of document
+    ``DOC`` (its position in ``Index.documents``)."""
 
-    doc: int  # position of the document in the index
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Paragraph(Span):
-    """A paragraph; ``skip`` says why it is never quoted ("" when it may be)."""
-
-    skip: str = ""
-
-
-@dataclass(frozen=True)
-class Sentence(Span):
-    """A sentence inside one paragraph; ``skip`` says why it is never quoted."""
-
-    paragraph: int = 0  # index into the index's paragraph table
-    chunk: int = 0  # the chunk that holds most of it
-    skip: str = ""
-
-
-@dataclass(frozen=True)
-class Chunk(Span):
-    """A retrieval passage made by the text splitter."""
+    DOC, START, END = 0, 1, 2
+    # sentences only: the paragraph and the chunk holding the sentence (rows of those tables),
+    # and the sentence with its neighbours in the paragraph (the window that is embedded).
+    PARAGRAPH, CHUNK, WINDOW_START, WINDOW_END = 3, 4, 5, 6
+    SPAN = [DOC, START, END]
+    WINDOW = [DOC, WINDOW_START, WINDOW_END]
 
 
 @dataclass(frozen=True)
@@ -125,7 +108,11 @@ class Answer:
                     **({"page": q.page} if q.page is not None else {}),
                     **({"date": q.date} if q.date else {}),
                     **({"url": q.url} if q.url else {}),
-                    **({"answer": {"start": q.phrase[0], "end": q.phrase[1], "text": q.phrase_text}} if q.phrase else {}),
+                    **(
+                        {"answer": {"start": q.phrase[0], "end": q.phrase[1], "text": q.phrase_text}}
+                        if q.phrase
+                        else {}
+                    ),
                 }
                 for q in self.quotes
             ],

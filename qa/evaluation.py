@@ -12,13 +12,10 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .answer import Engine
+from .errors import EvalError
 from .settings import MODES
 
 KS = tuple(range(1, 11))
-
-
-class EvalError(ValueError):
-    """A QA set or predictions file that cannot be read; names the file and line."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,9 @@ def load_qa(path: Path) -> list[Item]:
             spans = tuple((str(d), int(s), int(e)) for d, s, e in row.get("spans") or ())
         except (TypeError, ValueError):
             raise EvalError(f"{where}: 'spans' must be [doc_id, start, end] triples") from None
-        items.append(Item(row["id"], row["question"], tuple(map(str, row["answers"])), tuple(map(str, row["doc_ids"])), spans))
+        items.append(
+            Item(row["id"], row["question"], tuple(map(str, row["answers"])), tuple(map(str, row["doc_ids"])), spans)
+        )
     if not items:
         raise EvalError(f"{path}: no questions")
     return items
@@ -139,7 +138,9 @@ def score(items: list[Item], predictions: list[dict]) -> dict:
         # The answer phrase of the top quote, scored like SQuAD (exact match, token F1).
         if any(p["quotes"] and "answer" in p["quotes"][0] for _, p in in_scope):
             ems_f1s = [
-                squad_em_f1(p["quotes"][0]["answer"]["text"], it.answers) if p["quotes"] and "answer" in p["quotes"][0] else (0.0, 0.0)
+                squad_em_f1(p["quotes"][0]["answer"]["text"], it.answers)
+                if p["quotes"] and "answer" in p["quotes"][0]
+                else (0.0, 0.0)
                 for it, p in in_scope
             ]
             m["phrase_em"] = float(np.mean([e for e, _ in ems_f1s]))
@@ -170,8 +171,19 @@ def write_predictions(predictions: list[dict], path: Path) -> None:
 
 
 COLUMNS = (
-    "doc@1", "mrr@10", "span@1", "span@5", "answer@1", "answer@5", "median_quote_chars", "phrase_em", "phrase_f1",
-    "coverage", "abstention", "latency_p50_ms", "latency_p95_ms",
+    "doc@1",
+    "mrr@10",
+    "span@1",
+    "span@5",
+    "answer@1",
+    "answer@5",
+    "median_quote_chars",
+    "phrase_em",
+    "phrase_f1",
+    "coverage",
+    "abstention",
+    "latency_p50_ms",
+    "latency_p95_ms",
 )
 
 
@@ -185,7 +197,13 @@ def format_table(rows: dict[str, dict]) -> str:
         cells = []
         for c in cols:
             v = r.get(c)
-            cells.append("–" if v is None else (f"{v:.0f}" if c == "median_quote_chars" else f"{v:.1f}" if c.startswith("latency") else f"{v:.3f}"))
+            cells.append(
+                "–"
+                if v is None
+                else (
+                    f"{v:.0f}" if c == "median_quote_chars" else f"{v:.1f}" if c.startswith("latency") else f"{v:.3f}"
+                )
+            )
         body.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([head, rule, *body])
 

@@ -34,8 +34,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Callable
 
+from .errors import DocumentError
 
-class ExtractError(ValueError):
+
+class ExtractError(DocumentError):
     """A file whose text cannot be extracted; the message is the reason, without the name."""
 
 
@@ -215,7 +217,21 @@ _DROP_TAGS = {
 # Void elements hold no text of their own, but lxml does not know all of them as void:
 # ``<embed src=x>`` swallows everything after it as its children.  They are skipped, and
 # whatever lxml put inside them is read as the page's text it is.
-_VOID_TAGS = {"embed", "input", "param", "source", "track", "keygen", "wbr", "img", "area", "col", "base", "link", "meta"}
+_VOID_TAGS = {
+    "embed",
+    "input",
+    "param",
+    "source",
+    "track",
+    "keygen",
+    "wbr",
+    "img",
+    "area",
+    "col",
+    "base",
+    "link",
+    "meta",
+}
 _DROP_ROLES = {"navigation", "search", "menubar", "menu", "dialog", "alert", "banner", "contentinfo"}
 # Elements that start and end a paragraph of their own.
 _BLOCK_TAGS = {
@@ -315,8 +331,16 @@ def _html_meta(soup) -> dict[str, str]:
             "title": title,
             "outlet": _meta_content(soup, "og:site_name", "application-name", "publisher"),
             "date": _meta_content(
-                soup, "article:published_time", "og:published_time", "datePublished", "date",
-                "pubdate", "publishdate", "dc.date.issued", "dc.date", "dcterms.created",
+                soup,
+                "article:published_time",
+                "og:published_time",
+                "datePublished",
+                "date",
+                "pubdate",
+                "publishdate",
+                "dc.date.issued",
+                "dc.date",
+                "dcterms.created",
             ),  # fmt: skip
             "url": url or _meta_content(soup, "og:url"),
         }

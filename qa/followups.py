@@ -38,8 +38,13 @@ def load_conversations(path: Path) -> list[list[Item]]:
     path = Path(path)
     out, seen = [], set()
     for where, row in read_jsonl(path, "conversation"):
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(row.get("turns"), list) or not row["turns"]:
-            raise EvalError(f"{where}: expected {{\"id\": ..., \"turns\": [...]}}")
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("id"), str)
+            or not isinstance(row.get("turns"), list)
+            or not row["turns"]
+        ):
+            raise EvalError(f'{where}: expected {{"id": ..., "turns": [...]}}')
         if row["id"] in seen:
             raise EvalError(f"{where}: duplicate id {row['id']!r}")
         seen.add(row["id"])
@@ -54,7 +59,15 @@ def load_conversations(path: Path) -> list[list[Item]]:
                 spans = tuple((str(d), int(s), int(e)) for d, s, e in turn.get("spans") or ())
             except (TypeError, ValueError):
                 raise EvalError(f"{where}: turn {t}: 'spans' must be [doc_id, start, end] triples") from None
-            turns.append(Item(f"{row['id']}.{t}", turn["question"], tuple(map(str, turn["answers"])), tuple(map(str, turn["doc_ids"])), spans))
+            turns.append(
+                Item(
+                    f"{row['id']}.{t}",
+                    turn["question"],
+                    tuple(map(str, turn["answers"])),
+                    tuple(map(str, turn["doc_ids"])),
+                    spans,
+                )
+            )
         out.append(turns)
     if not out:
         raise EvalError(f"{path}: no conversations")
@@ -74,7 +87,9 @@ def run(engine, conversations: list[list[Item]], context: bool = True, k: int = 
             pred["asked"] = reading.asked
             preds.append(pred)
             previous = reading.asked
-            previous_phrase = (answer.quotes[0].phrase_text or answer.quotes[0].text) if answer.answered and answer.quotes else ""
+            previous_phrase = (
+                (answer.quotes[0].phrase_text or answer.quotes[0].text) if answer.answered and answer.quotes else ""
+            )
         out.append(preds)
     return out
 

@@ -47,9 +47,10 @@ import numpy as np
 
 from . import __version__
 from .chunking import layout
-from .corpus import CATALOG, catalog_bytes, corpus_fingerprints, scan
-from .data import Document
-from .embedding import Embedder, build_embedder, load_embedder, save_query_encoder
+from .corpus import catalog_bytes, corpus_fingerprints, scan
+from .data import Col, Document
+from .errors import IndexProblem
+from .embedding import OPTIONAL, Embedder, build_embedder, save_query_encoder
 from .settings import Settings
 
 FORMAT = "qa-index"
@@ -64,10 +65,6 @@ MANIFEST = "manifest.json"
 ARRAYS = ("paragraphs.npy", "sentences.npy", "chunks.npy")
 FAISS_FILES = ("sentences.faiss", "windows.faiss", "chunks.faiss")
 BM25_DIRS = ("bm25-sentences", "bm25-chunks")
-
-
-class IndexProblem(RuntimeError):
-    """An index that is missing, damaged, stale or built differently; one-line message."""
 
 
 class IndexWriteError(IndexProblem, OSError):
@@ -90,9 +87,7 @@ def _stemmer():
 def tokenize(texts: list[str], stemmer=None, as_ids: bool = True):
     import bm25s
 
-    return bm25s.tokenize(
-        texts, stopwords="en", stemmer=stemmer or _stemmer(), show_progress=False, return_ids=as_ids
-    )
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer or _stemmer(), show_progress=False, return_ids=as_ids)
 
 
 def _bm25(texts: list[str], stemmer):
@@ -132,13 +127,13 @@ class Index:
         return self.manifest["model"]["name"]
 
     def text(self, table: np.ndarray, row: int) -> str:
-        doc, start, end = (int(x) for x in table[row, :3])
+        doc, start, end = (int(x) for x in table[row, Col.SPAN])
         return self.documents[doc].text[start:end]
 
     @cached_property
     def first_paragraph(self) -> np.ndarray:
         """For each document, the global number of its first paragraph."""
-        return np.searchsorted(self.paragraphs[:, 0], np.arange(len(self.documents)))
+        return np.searchsorted(self.paragraphs[:, Col.DOC], np.arange(len(self.documents)))
 
     @cached_property
     def doc_index(self) -> dict[str, int]:
@@ -153,11 +148,6 @@ class Index:
         None for documents without pages (anything but PDF)."""
         position = self.doc_index[doc] if isinstance(doc, str) else int(doc)
         return self.documents[position].page_at(offset)
-
-
-def page_of(index: Index, doc: int | str, offset: int) -> int | None:
-    """The 1-based page of character ``offset`` of document ``doc`` (None if it has no pages)."""
-    return index.page_of(doc, offset)
 
 
 # ---------------------------------------------------------------- building
@@ -184,9 +174,11 @@ def _tables(documents: list[Document], settings: Settings):
     return as_array(paragraphs, 3), as_array(sentences, 7), as_array(chunks, 3)
 
 
-def encode_sorted(embedder: Embedder, texts: list[str], batch_size: int, progress: Callable[[int], None] | None) -> np.ndarray:
+def encode_sorted(
+    embedder: Embedder, texts: list[str], batch_size: int, progress: Callable[[int], None] | None
+) -> np.ndarray:
     """Encode in length-sorted batches (less padding), reporting progress per batch."""
-    if getattr(embedder, "bulk", False):  # qa.distributed.RayEmbedder: one Ray job, these same batches
+    if getattr(embedder, "bulk", OPTIONAL["bulk"]):  # qa.distributed.RayEmbedder: one Ray job, these same batches
         return embedder.encode(texts, batch_size=batch_size, progress=progress)
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
@@ -217,7 +209,7 @@ def _passage_texts(
 ) -> tuple[list[str], list[str], list[str]]:
     """The texts of the sentences, the sentence windows and the chunks, row for row."""
     cut = lambda table: [documents[d].text[s:e] for d, s, e in table]  # noqa: E731
-    return cut(sentences[:, :3]), cut(sentences[:, [0, 5, 6]]), cut(chunks[:, :3])
+    return cut(sentences[:, Col.SPAN]), cut(sentences[:, Col.WINDOW]), cut(chunks[:, Col.SPAN])
 
 
 def _known_vectors(previous: Index) -> dict[str, np.ndarray]:
@@ -321,13 +313,15 @@ def build(
             index = faiss.IndexFlatIP(dimension)
         else:
             info: dict = {}
-            index = build_vector_index(np.stack([known[t] for t in texts]).astype(np.float32, copy=False), settings.vector_index, info=info)
+            index = build_vector_index(
+                np.stack([known[t] for t in texts]).astype(np.float32, copy=False), settings.vector_index, info=info
+            )
             vector_info[name] = dict(describe(index), **{k: v for k, v in info.items() if k != "build_seconds"})
         return index
 
     # Which documents had anything encoded, and what changed since the previous index.
     missing_set = set(missing)
-    owners = np.concatenate([sentences[:, 0], sentences[:, 0], chunks[:, 0]])
+    owners = np.concatenate([sentences[:, Col.DOC], sentences[:, Col.DOC], chunks[:, Col.DOC]])
     reembedded = {int(d) for d, t in zip(owners, all_texts) if t in missing_set}
     now_ids = {d.doc_id: d for d in documents}
     added = [i for i in now_ids if i not in before]
@@ -347,14 +341,19 @@ def build(
         "reembedded_documents": len(reembedded),
         "encoded_passages": len(missing),
         "reused_passages": len(dict.fromkeys(all_texts)) - len(missing),
-        "engine": getattr(embedder, "engine", "local") if missing else None,  # what embedded (qa.distributed)
+        "engine": getattr(embedder, "engine", OPTIONAL["engine"])
+        if missing
+        else None,  # what embedded (qa.distributed)
     }
 
     stemmer = _stemmer()
     catalog = catalog_bytes(settings.docs)
     from .extract import versions
 
-    stores = {name: flat(texts, name) for name, texts in (("sentences", sentence_texts), ("windows", window_texts), ("chunks", chunk_texts))}
+    stores = {
+        name: flat(texts, name)
+        for name, texts in (("sentences", sentence_texts), ("windows", window_texts), ("chunks", chunk_texts))
+    }
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -467,14 +466,18 @@ def save(index: Index, target: Path) -> Path:
                 faiss.write_index(vectors, str(tmp / name))
             except RuntimeError as exc:  # faiss reports a failed write (a full disk) as a RuntimeError
                 code = _errno_of(exc)
-                raise OSError(code, os.strerror(code) if "No space left" in str(exc) else _first_line(exc), str(tmp / name)) from None
+                raise OSError(
+                    code, os.strerror(code) if "No space left" in str(exc) else _first_line(exc), str(tmp / name)
+                ) from None
         for name, bm25 in zip(BM25_DIRS, (index.bm25_sentences, index.bm25_chunks)):
             bm25.save(str(tmp / name), show_progress=False)
         # The ONNX query encoder (query-encoder.onnx, tokenizer.json, query-encoder.json).
         encoder = save_query_encoder(tmp, index.model, embedder=index.encoder, previous=locate(target))
         manifest = dict(index.manifest, files=_file_sizes(tmp))
         if encoder is not None:
-            manifest["query_encoder"] = {k: encoder[k] for k in ("model", "files", "sha256", "opset", "max_seq_length", "check") if k in encoder}
+            manifest["query_encoder"] = {
+                k: encoder[k] for k in ("model", "files", "sha256", "opset", "max_seq_length", "check") if k in encoder
+            }
         if (target / "README.md").is_file():  # the repository's note about index/ stays put
             shutil.copy2(target / "README.md", tmp / "README.md")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -568,20 +571,45 @@ def _mapping(value, keys, values) -> bool:
 _SHAPE = {
     # key: (required, check, what it should be)
     "created": (True, lambda v: isinstance(v, str), "text"),
-    "model": (True, lambda v: isinstance(v, dict) and isinstance(v.get("name"), str) and _is_int(v.get("dimension")) and v["dimension"] > 0,
-              "an object with a name and a dimension"),
-    "counts": (True, lambda v: isinstance(v, dict) and all(_is_int(v.get(k)) and v[k] >= 0 for k in ("documents", "sentences"))
-               and all(_is_int(v[k]) and v[k] >= 0 for k in ("paragraphs", "chunks") if k in v),
-               "an object of non-negative whole numbers"),
-    "corpus": (True, lambda v: isinstance(v, dict) and isinstance(v.get("root"), str)
-               and ("files" in v or "documents" in v)
-               and all(_mapping(v[k], lambda a: isinstance(a, str), lambda b: isinstance(b, str)) for k in ("files", "documents") if k in v)
-               and _mapping(v.get("text_lengths", {}), lambda a: isinstance(a, str), _is_int)
-               and isinstance(v.get("skipped", []), list)
-               and all(isinstance(x, dict) and isinstance(x.get("path"), str) and isinstance(x.get("reason"), str) for x in v.get("skipped", []))
-               and isinstance(v.get("catalog_sha256"), (str, type(None))),
-               "an object with the folder's root and fingerprints"),
-    "files": (False, lambda v: _mapping(v, lambda a: isinstance(a, str), lambda b: _is_int(b) and b >= 0), "an object of file name → size"),
+    "model": (
+        True,
+        lambda v: isinstance(v, dict)
+        and isinstance(v.get("name"), str)
+        and _is_int(v.get("dimension"))
+        and v["dimension"] > 0,
+        "an object with a name and a dimension",
+    ),
+    "counts": (
+        True,
+        lambda v: isinstance(v, dict)
+        and all(_is_int(v.get(k)) and v[k] >= 0 for k in ("documents", "sentences"))
+        and all(_is_int(v[k]) and v[k] >= 0 for k in ("paragraphs", "chunks") if k in v),
+        "an object of non-negative whole numbers",
+    ),
+    "corpus": (
+        True,
+        lambda v: isinstance(v, dict)
+        and isinstance(v.get("root"), str)
+        and ("files" in v or "documents" in v)
+        and all(
+            _mapping(v[k], lambda a: isinstance(a, str), lambda b: isinstance(b, str))
+            for k in ("files", "documents")
+            if k in v
+        )
+        and _mapping(v.get("text_lengths", {}), lambda a: isinstance(a, str), _is_int)
+        and isinstance(v.get("skipped", []), list)
+        and all(
+            isinstance(x, dict) and isinstance(x.get("path"), str) and isinstance(x.get("reason"), str)
+            for x in v.get("skipped", [])
+        )
+        and isinstance(v.get("catalog_sha256"), (str, type(None))),
+        "an object with the folder's root and fingerprints",
+    ),
+    "files": (
+        False,
+        lambda v: _mapping(v, lambda a: isinstance(a, str), lambda b: _is_int(b) and b >= 0),
+        "an object of file name → size",
+    ),
     "chunking": (False, lambda v: isinstance(v, dict), "an object"),
     "passage_encoder": (False, lambda v: isinstance(v, str), "text"),
     "query_encoder": (False, lambda v: isinstance(v, dict), "an object"),
@@ -614,7 +642,6 @@ def locate(folder: Path) -> Path:
 
 def load(folder: Path) -> Index:
     """Load an index folder, checking every file it should hold (one-line errors)."""
-    import faiss
     import bm25s
 
     folder = locate(Path(folder))
@@ -711,7 +738,9 @@ def _bm25_size(model) -> int:
 _WIDTH = {"paragraphs.npy": 3, "sentences.npy": 7, "chunks.npy": 3}
 
 
-def _table_problem(name: str, table: np.ndarray, documents: list[Document], paragraphs: np.ndarray, chunks: np.ndarray) -> str:
+def _table_problem(
+    name: str, table: np.ndarray, documents: list[Document], paragraphs: np.ndarray, chunks: np.ndarray
+) -> str:
     """What is wrong with a loaded table ("" when nothing): shape, type, rows pointing at a
     document that is not there or at characters beyond its text, references out of range.
     So no question can cut a quote out of range, or an empty one, from a tampered index."""
@@ -722,20 +751,20 @@ def _table_problem(name: str, table: np.ndarray, documents: list[Document], para
         return f"type {table.dtype}, expected integers"
     if not len(table):
         return ""
-    docs = table[:, 0]
+    docs = table[:, Col.DOC]
     if docs.min() < 0 or docs.max() >= len(documents):
         return f"a row names document {int(docs.max() if docs.max() >= len(documents) else docs.min())} of {len(documents)}"
     lengths = np.array([len(d.text) for d in documents], dtype=np.int64)[docs]
-    pairs = [(1, 2)] + ([(5, 6)] if width == 7 else [])
+    pairs = [(Col.START, Col.END)] + ([(Col.WINDOW_START, Col.WINDOW_END)] if width == 7 else [])
     for a, b in pairs:
         start, end = table[:, a], table[:, b]
         if (start < 0).any() or (end < start).any() or (end > lengths).any():
             row = int(np.flatnonzero((start < 0) | (end < start) | (end > lengths))[0])
             return f"row {row}: characters {int(start[row])}–{int(end[row])} outside its document's {int(lengths[row])}"
     if width == 7:
-        if (table[:, 3] < 0).any() or (table[:, 3] >= len(paragraphs)).any():
+        if (table[:, Col.PARAGRAPH] < 0).any() or (table[:, Col.PARAGRAPH] >= len(paragraphs)).any():
             return "a sentence points at a paragraph that is not there"
-        if (table[:, 4] < 0).any() or (table[:, 4] >= max(len(chunks), 1)).any():
+        if (table[:, Col.CHUNK] < 0).any() or (table[:, Col.CHUNK] >= max(len(chunks), 1)).any():
             return "a sentence points at a chunk that is not there"
     return ""
 

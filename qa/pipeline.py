@@ -31,11 +31,22 @@ def open_engine(
     """
     index = index_mod.load(settings.index)
     index_mod.check(index, settings, docs=docs, model=model)
+    return _engine(index, settings, embedder, scorer)
+
+
+def _engine(index: Index, settings: Settings, embedder: Embedder | None, scorer: Scorer | None = None) -> Engine:
+    """The engine over a loaded index; the query embedder must give its vectors' dimension."""
     # The ONNX query encoder saved in the index folder when there is one: no torch import.
     embedder = embedder or load_embedder(index.model, settings.threads, onnx_dir=index.path)
-    if embedder.dimension != index.manifest["model"]["dimension"]:
-        raise IndexProblem(f"{settings.index}/ has {index.manifest['model']['dimension']}-d vectors but the model gives {embedder.dimension}-d")
+    _check_dimension(index, embedder)
     return Engine(index, embedder, settings, scorer)
+
+
+def _check_dimension(index: Index, embedder: Embedder) -> None:
+    stored = index.manifest["model"]["dimension"]
+    if embedder.dimension != stored:
+        where = f"{index.path}/" if index.path else "the index"
+        raise IndexProblem(f"{where} has {stored}-d vectors but the model gives {embedder.dimension}-d")
 
 
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> tuple[Engine, str]:
@@ -49,9 +60,10 @@ def ensure_index(settings: Settings, embedder: Embedder | None = None, progress:
             raise IndexProblem(f"out of date ({reason})")
         if settings.model != Settings().model and settings.model != index.model:
             raise IndexProblem(f"built with {index.model}")
+        if embedder is not None:
+            _check_dimension(index, embedder)
         action = "loaded"
     except IndexProblem as exc:
         index, _ = build_index(settings, embedder, progress)
         action = f"rebuilt: {exc}"
-    embedder = embedder or load_embedder(index.model, settings.threads, onnx_dir=index.path)
-    return Engine(index, embedder, settings), action
+    return _engine(index, settings, embedder), action

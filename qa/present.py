@@ -27,7 +27,20 @@ from urllib.parse import urlencode
 from .corpus import clean_label
 from .data import Document, Quote
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 UNKNOWN = {"", "unknown", "n/a", "none"}
 _LINE_BREAKS = re.compile(r"[ \t]*(?:\r\n|\r|\n|\u2028|\u2029)+[ \t]*")
 # Paragraphs shown around the one asked for in the reader view of a very long document.
@@ -126,8 +139,10 @@ def marker(n: int, quote: Quote) -> str:
     """``[n]``: a link to the quote in its article, with a name a screen reader can say."""
     href = escape(reader_link(quote.doc_id, quote.paragraph, (quote.start, quote.end)))
     title = escape(shorten(title_words(quote.title, quote.doc_id), 80))
-    return (f'<a class="qa-n" href="{href}" title="Open source {n} in its article">[<span class="qa-sr">source </span>{n}'
-            f'<span class="qa-sr">: {title}</span>]</a>')
+    return (
+        f'<a class="qa-n" href="{href}" title="Open source {n} in its article">[<span class="qa-sr">source </span>{n}'
+        f'<span class="qa-sr">: {title}</span>]</a>'
+    )
 
 
 def source_html(n: int, quote: Quote) -> str:
@@ -158,8 +173,10 @@ def _invisible_note(quote: Quote) -> str:
 
 def _quote_block(n: int, quote: Quote, mark_phrase: bool, top: bool) -> str:
     kind = "qa-quote qa-top" if top else "qa-quote"
-    return (f'<div class="{kind}"><p class="qa-text" dir="auto">{marker(n, quote)} “{_quote_html(quote, mark_phrase)}”</p>'
-            f'{_invisible_note(quote)}{source_html(n, quote)}</div>')
+    return (
+        f'<div class="{kind}"><p class="qa-text" dir="auto">{marker(n, quote)} “{_quote_html(quote, mark_phrase)}”</p>'
+        f"{_invisible_note(quote)}{source_html(n, quote)}</div>"
+    )
 
 
 NO_ANSWER = "The articles don't say."
@@ -176,7 +193,9 @@ def render_card(card: Card, quotes: Sequence[Quote]) -> str:
     elif quotes:
         parts.append(f'<p class="qa-lead qa-no"><strong>{NO_ANSWER}</strong> {CLOSEST}</p>')
     else:
-        parts.append(f'<p class="qa-lead qa-no"><strong>{NO_ANSWER}</strong> No passage comes close to this question.</p>')
+        parts.append(
+            f'<p class="qa-lead qa-no"><strong>{NO_ANSWER}</strong> No passage comes close to this question.</p>'
+        )
     if card.note:
         parts.append(f'<p class="qa-note">{escape(card.note)}</p>')
     if card.restricted:
@@ -184,10 +203,14 @@ def render_card(card: Card, quotes: Sequence[Quote]) -> str:
     if card.answered and quotes:
         parts.append(_quote_block(1, quotes[0], mark_phrase=True, top=True))
         if card.differences:
-            parts.append(f'<p class="qa-differ"><strong>Articles differ:</strong> {escape("; ".join(card.differences))}</p>')
+            parts.append(
+                f'<p class="qa-differ"><strong>Articles differ:</strong> {escape("; ".join(card.differences))}</p>'
+            )
         rest = quotes[1:]
         if rest:
-            parts.append(f'<details class="qa-more"><summary>More evidence ({len(rest)} more {"quote" if len(rest) == 1 else "quotes"})</summary>')
+            parts.append(
+                f'<details class="qa-more"><summary>More evidence ({len(rest)} more {"quote" if len(rest) == 1 else "quotes"})</summary>'
+            )
             parts += [_quote_block(n, q, False, False) for n, q in enumerate(rest, 2)]
             parts.append("</details>")
     elif quotes:
@@ -218,8 +241,13 @@ def _segments(start: int, end: int, ranges: Iterable[tuple[int, int]], active: t
         yield a, b, quoted or on, on
 
 
-def render_reader(document: Document, paragraphs: Sequence[tuple[int, int]], quoted: Iterable[tuple[int, int]] = (),
-                  active: tuple[int, int] | None = None, paragraph: int | None = None) -> str:
+def render_reader(
+    document: Document,
+    paragraphs: Sequence[tuple[int, int]],
+    quoted: Iterable[tuple[int, int]] = (),
+    active: tuple[int, int] | None = None,
+    paragraph: int | None = None,
+) -> str:
     """The whole article: title, outlet, date, URL, numbered paragraphs; every passage
     quoted in this conversation marked (``<mark>`` holds exactly ``text[start:end]``), the
     one asked for marked active; a stable link per paragraph."""
@@ -251,12 +279,18 @@ def render_reader(document: Document, paragraphs: Sequence[tuple[int, int]], quo
         for x, y, is_quoted, on in _segments(a, b, quoted, active):
             piece = escape(text[x:y], fold=False)
             if is_quoted:
-                piece = f'<mark class="{"qa-active" if on else "qa-quoted"}" data-start="{x}" data-end="{y}">{piece}</mark>'
+                piece = (
+                    f'<mark class="{"qa-active" if on else "qa-quoted"}" data-start="{x}" data-end="{y}">{piece}</mark>'
+                )
             pieces.append(piece)
         here = " qa-target" if number == target else ""
         link = escape(reader_link(document.doc_id, number))
         page = document.page_at(a)
-        page_note = f'<span class="qa-page">page {page}</span> ' if page is not None and (number == 1 or document.page_at(paragraphs[number - 2][0]) != page) else ""
+        page_note = (
+            f'<span class="qa-page">page {page}</span> '
+            if page is not None and (number == 1 or document.page_at(paragraphs[number - 2][0]) != page)
+            else ""
+        )
         parts.append(
             f'<li id="qa-p{number}" class="qa-para{here}" value="{number}"><a class="qa-plink" href="{link}" '
             f'title="Link to paragraph {number}">¶<span class="qa-sr"> link to paragraph {number}</span></a> '
@@ -276,18 +310,20 @@ def export_rows(turns: Sequence[tuple[str, bool, Sequence[Quote]]]) -> list[dict
     rows = []
     for question, answered, quotes in turns:
         for n, q in enumerate(quotes, 1):
-            rows.append({
-                "question": question,
-                "answered": "yes" if answered else "no (closest passage)",
-                "rank": n,
-                "quote": q.text,
-                "article": title_words(q.title, q.doc_id),
-                "outlet": outlet_words(q.outlet) or "unknown",
-                "date": q.date if date_words(q.date) else "unknown",
-                "paragraph": q.paragraph,
-                "characters": f"{q.start}–{q.end}",
-                "doc_id": q.doc_id,
-            })
+            rows.append(
+                {
+                    "question": question,
+                    "answered": "yes" if answered else "no (closest passage)",
+                    "rank": n,
+                    "quote": q.text,
+                    "article": title_words(q.title, q.doc_id),
+                    "outlet": outlet_words(q.outlet) or "unknown",
+                    "date": q.date if date_words(q.date) else "unknown",
+                    "paragraph": q.paragraph,
+                    "characters": f"{q.start}–{q.end}",
+                    "doc_id": q.doc_id,
+                }
+            )
     return rows
 
 

@@ -17,11 +17,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import ModelError
+
 READER_DIR = Path(__file__).with_name("models") / "reader"
 MAX_PHRASE_TOKENS = 30
 
 
-class ReaderError(RuntimeError):
+class ReaderError(ModelError):
     """The reader model folder is missing or damaged."""
 
 
@@ -73,7 +75,9 @@ class Reader:
                 e = enc[i]
                 n = len(e.ids)
                 ids[j, :n], mask[j, :n], types[j, :n] = e.ids, e.attention_mask, e.type_ids
-            rel, starts, ends = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            rel, starts, ends = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            )
             for j, i in enumerate(rows):
                 out[i] = self._phrase(enc[i], sentences[i], float(rel[j]), starts[j], ends[j])
         return out
@@ -89,7 +93,9 @@ class Reader:
         grid = np.where((j >= i) & (j - i < MAX_PHRASE_TOKENS), grid, -np.inf)
         a, b = np.unravel_index(int(np.argmax(grid)), grid.shape)
         null = float(starts[0] + ends[0])
-        return Reading(rel, whole_words(sentence, int(e.offsets[ctx[a]][0]), int(e.offsets[ctx[b]][1])), float(grid[a, b]) - null)
+        return Reading(
+            rel, whole_words(sentence, int(e.offsets[ctx[a]][0]), int(e.offsets[ctx[b]][1])), float(grid[a, b]) - null
+        )
 
     def read(self, question: str, sentences: Sequence[str]) -> tuple[np.ndarray, list[str]]:
         """Relevance logits and answer phrases (as text) for ``sentences``."""

@@ -36,10 +36,18 @@ WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
 # ---------------------------------------------------------------- answer types
 
-_NUMBER_Q = re.compile(r"\bhow (many|much|long|old|far|big|large|high|often)\b|\bwhat (percentage|number|amount|size)\b", re.I)
-_DATE_Q = re.compile(r"\bwhen\b|\bwhat (year|century|decade|date|month|day|time)\b|\bwhich (year|century|decade)\b|\bin what year\b", re.I)
+_NUMBER_Q = re.compile(
+    r"\bhow (many|much|long|old|far|big|large|high|often)\b|\bwhat (percentage|number|amount|size)\b", re.I
+)
+_DATE_Q = re.compile(
+    r"\bwhen\b|\bwhat (year|century|decade|date|month|day|time)\b|\bwhich (year|century|decade)\b|\bin what year\b",
+    re.I,
+)
 _PERSON_Q = re.compile(r"\bwho(m|se)?\b", re.I)
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen)\b", re.I)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen)\b",
+    re.I,
+)
 _DATE = re.compile(
     r"\b(1\d{3}|20\d{2})s?\b|\b\d{1,2}(st|nd|rd|th) century\b|\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b\.?|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
     re.I,
@@ -49,7 +57,7 @@ _WORD = re.compile(r"\w+", re.U)
 
 
 def question_type(question: str) -> str:
-    """"number", "date", "person" or "" — what kind of answer a question asks for."""
+    """ "number", "date", "person" or "" — what kind of answer a question asks for."""
     if _NUMBER_Q.search(question):
         return "number"
     if _DATE_Q.search(question):

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from .errors import SettingsError
+
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 MODES = ("hybrid", "hybrid-linear", "dense-chunks", "bm25-chunks", "sentences")
 
@@ -55,14 +57,16 @@ class Settings:
             try:
                 values[f.name] = Path(raw) if isinstance(default, Path) else kind(raw)
             except ValueError:
-                raise ValueError(f"QA_{f.name.upper()}={raw[:40]!r}: not {'a number' if kind in (int, float) else 'a valid value'}") from None
+                raise SettingsError(
+                    f"QA_{f.name.upper()}={raw[:40]!r}: not {'a number' if kind in (int, float) else 'a valid value'}"
+                ) from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("docs", "index"):
             if key in values:
                 values[key] = Path(values[key])
         settings = cls(**values)
         if settings.mode not in MODES:
-            raise ValueError(f"unknown mode {settings.mode!r}; choose one of {', '.join(MODES)}")
+            raise SettingsError(f"unknown mode {settings.mode!r}; choose one of {', '.join(MODES)}")
         return settings
 
     def with_(self, **changes: object) -> "Settings":

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SettingsError
+
 KINDS = ("auto", "flat", "ivf-sq8", "ivf-flat", "hnsw-sq8")
 # Up to this many vectors "auto" builds an exact flat index (benchmarks/scale.py, one busy
 # core: a flat scan of 10^4 384-d vectors takes ~0.4 ms, of 10^5 ~9 ms, IVF-SQ8 ~0.2 ms).
@@ -64,7 +66,7 @@ def _unit_float32(vectors: np.ndarray) -> np.ndarray:
 def choose_kind(n: int, kind: str = "auto") -> str:
     """The kind ``auto`` picks for ``n`` vectors (or ``kind`` itself, checked)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown vector index kind {kind!r}; choose one of {', '.join(KINDS)}")
+        raise SettingsError(f"unknown vector index kind {kind!r}; choose one of {', '.join(KINDS)}")
     if kind != "auto":
         return kind
     return "flat" if n <= EXACT_MAX else "ivf-sq8"
@@ -120,7 +122,9 @@ def build_vector_index(
         nlist = max(1, min(nlist, n // 39 if n >= 39 else 1))
         quantizer = faiss.IndexFlatIP(d)
         if kind == "ivf-sq8":
-            index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
         else:
             index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         index.own_fields = True
@@ -186,7 +190,9 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(hits)) if hits else 1.0
 
 
-def tune_nprobe(index, x: np.ndarray, target: float = TUNE_RECALL, queries: np.ndarray | None = None, seed: int = 0) -> tuple[int, float]:
+def tune_nprobe(
+    index, x: np.ndarray, target: float = TUNE_RECALL, queries: np.ndarray | None = None, seed: int = 0
+) -> tuple[int, float]:
     """Smallest power-of-two ``nprobe`` whose recall@10 on ``queries`` (default: probe
     queries near ``x``) reaches ``target``; returns (nprobe, recall)."""
     q = probe_queries(x, noise=TUNE_NOISE, seed=seed) if queries is None else queries
@@ -202,7 +208,9 @@ def tune_nprobe(index, x: np.ndarray, target: float = TUNE_RECALL, queries: np.n
         nprobe = min(nprobe * 2, index.nlist)
 
 
-def tune_ef_search(index, x: np.ndarray, target: float = TUNE_RECALL, queries: np.ndarray | None = None, seed: int = 0) -> tuple[int, float]:
+def tune_ef_search(
+    index, x: np.ndarray, target: float = TUNE_RECALL, queries: np.ndarray | None = None, seed: int = 0
+) -> tuple[int, float]:
     q = probe_queries(x, noise=TUNE_NOISE, seed=seed) if queries is None else queries
     truth = exact_top(x, q, 10)
     ef, recall, previous = 16, 0.0, -1.0
@@ -236,7 +244,13 @@ def describe(index) -> dict:
     faiss = _faiss()
     index = faiss.downcast_index(index)
     kind = kind_of(index)
-    record: dict = {"kind": kind, "count": int(index.ntotal), "dimension": int(index.d), "metric": "inner_product", "faiss": faiss.__version__}
+    record: dict = {
+        "kind": kind,
+        "count": int(index.ntotal),
+        "dimension": int(index.d),
+        "metric": "inner_product",
+        "faiss": faiss.__version__,
+    }
     if kind.startswith("ivf"):
         record.update(nlist=int(index.nlist), nprobe=int(index.nprobe))
     if kind == "hnsw-sq8":

@@ -33,7 +33,9 @@ log = logging.getLogger("qa.web")
 TITLE = "Ask the articles"
 NO_ANSWER_LEAD = "The articles don't say."
 LOOK_AT = "You may look at these closest passages:"
-PANEL_EMPTY = '<p class="qa-empty">Ask a question: the passages it quotes appear here, highlighted in their paragraph.</p>'
+PANEL_EMPTY = (
+    '<p class="qa-empty">Ask a question: the passages it quotes appear here, highlighted in their paragraph.</p>'
+)
 # Context shown around a quote inside its paragraph (the quote itself is always whole).
 CONTEXT_CHARS = 600
 # Turns kept in the sources panel (newest first); older ones drop off.
@@ -71,7 +73,9 @@ def escape_markdown(text: str) -> str:
     text = _MD_INLINE.sub(r"\\\1", text)
     text = _MD_AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
     # "- x", "# x", "1. x" at the very start would be a list or heading (the "." after digits is escaped).
-    return _MD_BLOCK_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit() else m.group(2) + "\\"), text)
+    return _MD_BLOCK_START.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit() else m.group(2) + "\\"), text
+    )
 
 
 def shorten(text: str, limit: int) -> str:
@@ -86,7 +90,9 @@ _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2
 def invisible_characters(text: str) -> list[str]:
     """``U+XXXX NAME`` of each distinct invisible character in ``text`` (shown beside a quote
     so that a direction override or a zero-width space cannot pass unnoticed)."""
-    return [f"U+{ord(c):04X} {unicodedata.name(c, 'FORMAT CHARACTER')}" for c in dict.fromkeys(_INVISIBLE.findall(text))]
+    return [
+        f"U+{ord(c):04X} {unicodedata.name(c, 'FORMAT CHARACTER')}" for c in dict.fromkeys(_INVISIBLE.findall(text))
+    ]
 
 
 # ---------------------------------------------------------------- chat reply (Markdown)
@@ -168,7 +174,9 @@ class Passage:
     cut_after: bool
 
 
-def passage(document_text: str, paragraph: tuple[int, int], start: int, end: int, context: int = CONTEXT_CHARS) -> Passage:
+def passage(
+    document_text: str, paragraph: tuple[int, int], start: int, end: int, context: int = CONTEXT_CHARS
+) -> Passage:
     """The paragraph around ``[start, end)``, cut to ``context`` characters each side."""
     p_start, p_end = min(paragraph[0], start), max(paragraph[1], end)
     lo, hi = max(p_start, start - context), min(p_end, end + context)
@@ -198,7 +206,7 @@ def render_source(n: int, quote: Quote, document_text: str, paragraph: tuple[int
         f'<h4 class="qa-src-head"><a class="qa-n" href="#{ident}">[{n}]</a> '
         f'<cite class="qa-title" dir="auto">{escape_html(clean_label(quote.title))}</cite></h4>'
         f'<p class="qa-loc">{outlet}{f"page {quote.page} · " if quote.page else ""}'
-        f'paragraph {quote.paragraph} · characters {quote.start}–{quote.end}</p>'
+        f"paragraph {quote.paragraph} · characters {quote.start}–{quote.end}</p>"
         f"{_invisible_note(p.quote)}"
         f'<blockquote class="qa-para" dir="auto">'
         f"{'…' if p.cut_before else ''}{escape_html(p.before)}"
@@ -223,8 +231,7 @@ def render_sources(engine, answer: Answer, turn: int) -> str:
         f'<h3 class="qa-q">{head} for: <q dir="auto">{escape_html(shorten(answer.question, ECHO_CHARS))}</q></h3>'
     ]
     for n, q in enumerate(answer.quotes, 1):
-        doc = engine.index.documents[engine.index.doc_index[q.doc_id]]
-        parts.append(render_source(n, q, doc.text, engine.paragraph_span(q), turn))
+        parts.append(render_source(n, q, engine.document(q.doc_id).text, engine.paragraph_span(q), turn))
     if not answer.quotes:
         parts.append('<p class="qa-empty">No passage comes close.</p>')
     parts.append("</section>")
@@ -253,7 +260,9 @@ def _doc_ids(doc_ids: Sequence[str] | None) -> list[str] | None:
     return [d for d in (doc_ids or []) if isinstance(d, str)] or None
 
 
-def answer_markdown(engine, message: Any, k: int | None = None, mode: str | None = None, doc_ids=None, turn: int | None = None) -> tuple[str, Answer | None]:
+def answer_markdown(
+    engine, message: Any, k: int | None = None, mode: str | None = None, doc_ids=None, turn: int | None = None
+) -> tuple[str, Answer | None]:
     """Ask the engine; the Markdown reply and the answer (None when the question was refused).
 
     Never raises: refused questions get their one-line reason, failures a short apology
@@ -319,7 +328,7 @@ def example_questions(engine, path: Path = SEED_QA, limit: int = 5, tries: int =
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError):
         return []
-    known, seen, out = engine.index.doc_index, set(), []
+    known, seen, out = {d.doc_id for d in engine.documents}, set(), []
     for row in rows:
         if not isinstance(row, dict):
             continue
@@ -531,17 +540,22 @@ class RequestGuard:
             extra = sorted(set(payload) - set(wanted) - {"oauth_token"})
             missing = [p for p in wanted if p not in payload]
             if extra or missing:
-                said = "; ".join(x for x in (
-                    f"unknown parameter {shorten(str(extra[0]), 60)!r}" if extra else "",
-                    f"missing parameter {missing[0]!r}" if missing else "") if x)
+                said = "; ".join(
+                    x
+                    for x in (
+                        f"unknown parameter {shorten(str(extra[0]), 60)!r}" if extra else "",
+                        f"missing parameter {missing[0]!r}" if missing else "",
+                    )
+                    if x
+                )
                 return 400, f"{said}: {api_name} takes {', '.join(wanted) or 'nothing'}"
             return None
         data = payload.get("data")
         counts = {len(fn.inputs), len([b for b in fn.inputs if not getattr(b, "skip_api", False)])}
         if not isinstance(data, list):
-            return 400, f"the request needs \"data\": a list of {min(counts)} value(s)"
+            return 400, f'the request needs "data": a list of {min(counts)} value(s)'
         if len(data) not in counts:
-            return 400, f"the request gives {len(data)} value(s) in \"data\"; this endpoint takes {min(counts)}"
+            return 400, f'the request gives {len(data)} value(s) in "data"; this endpoint takes {min(counts)}'
         return None
 
 
@@ -557,9 +571,17 @@ def _content_length(scope) -> int | None:
 
 async def _reply(send, status: int, text: str) -> None:
     body = json.dumps({"error": text}).encode("utf-8")
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -593,7 +615,7 @@ def launch_options() -> dict:
 
 def _doc_choices(engine) -> list[tuple[str, str]]:
     out = []
-    for d in engine.index.documents:
+    for d in engine.documents:
         label = shorten(clean_label(d.title), 90) + (f" ({shorten(d.outlet, 40)})" if d.outlet else "")
         out.append((label, d.doc_id))
     return out
@@ -612,8 +634,12 @@ def _stamp(manifest: Path) -> tuple | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-RELOADED = "*The index was rebuilt since the last question ({documents} documents now): this answer comes from the new one.*"
-RELOAD_FAILED = "*The index on disk was replaced but cannot be loaded ({problem}); answering from the one loaded before.*"
+RELOADED = (
+    "*The index was rebuilt since the last question ({documents} documents now): this answer comes from the new one.*"
+)
+RELOAD_FAILED = (
+    "*The index on disk was replaced but cannot be loaded ({problem}); answering from the one loaded before.*"
+)
 
 
 class LiveEngine:
@@ -670,14 +696,14 @@ class LiveEngine:
             else:  # replaced again and again while loading: try at the next question
                 return self._engine, ""
             self._engine, self._stamp, self._failed = fresh, before, None
-        log.info("reloaded the index: %d documents", len(fresh.index.documents))
-        return fresh, RELOADED.format(documents=len(fresh.index.documents))
+        log.info("reloaded the index: %d documents", len(fresh.documents))
+        return fresh, RELOADED.format(documents=len(fresh.documents))
 
 
 MODE_HELP = {
     "hybrid": "hybrid (default): ranks sentences by meaning and words, then reads the best; says when the articles don't say",
     "hybrid-linear": "hybrid-linear: the same ranking without the reading step",
-    "dense-chunks": "dense-chunks: whole passages closest in meaning (baseline; never says \"don't say\")",
+    "dense-chunks": 'dense-chunks: whole passages closest in meaning (baseline; never says "don\'t say")',
     "bm25-chunks": "bm25-chunks: whole passages sharing the most words (baseline)",
     "sentences": "sentences: single sentences closest in meaning (baseline)",
 }
@@ -767,12 +793,14 @@ def build_app(engine, settings: Settings | None = None):
     def ui_respond(message, k, mode, doc_ids, turns):
         current, notice = live.current()
         if notice.startswith(RELOADED[:25]):  # the article list follows the new index
-            known = set(current.index.doc_index)
+            known = {d.doc_id for d in current.documents}
             doc_ids = [d for d in (doc_ids or []) if d in known]
             choices = gr.update(choices=_doc_choices(current), value=doc_ids)
         else:
             choices = gr.update()
-        messages, box, turns, stored, reader, export = ui_step(current, message, k, mode, doc_ids, turns, differences_for(current), notice)
+        messages, box, turns, stored, reader, export = ui_step(
+            current, message, k, mode, doc_ids, turns, differences_for(current), notice
+        )
         return messages, box, turns, stored, gr.update() if reader is None else reader, export, choices
 
     def ui_open(ref, turns):
@@ -793,7 +821,11 @@ def build_app(engine, settings: Settings | None = None):
         query = dict(request.query_params) if request is not None else {}
         from urllib.parse import urlencode
 
-        ref = "?" + urlencode({key: str(query[key])[:200] for key in ("doc", "p", "hl") if key in query}) if query.get("doc") else None
+        ref = (
+            "?" + urlencode({key: str(query[key])[:200] for key in ("doc", "p", "hl") if key in query})
+            if query.get("doc")
+            else None
+        )
         try:
             reader = conv.reader(current, turns, ref) if ref else READER_EMPTY
         except Exception:
@@ -810,7 +842,7 @@ def build_app(engine, settings: Settings | None = None):
         gr.Markdown(
             f"# {TITLE}\n"
             "Answers are **verbatim quotes** from the indexed articles, each with its source. "
-            "When the articles don't say, you are told so. Follow-up questions (\"Why did he do that?\") "
+            'When the articles don\'t say, you are told so. Follow-up questions ("Why did he do that?") '
             "are read in the light of the previous one."
         )
         turns = gr.State([])
@@ -842,10 +874,15 @@ def build_app(engine, settings: Settings | None = None):
                 if examples:
                     gr.Examples(examples=[[q] for q in examples], inputs=[box], label="Example questions")
                 with gr.Accordion("Options", open=False, elem_id="qa-options"):
-                    k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Number of quotes (at most 10)", elem_id="qa-k")
+                    k = gr.Slider(
+                        1, 10, value=settings.top_k, step=1, label="Number of quotes (at most 10)", elem_id="qa-k"
+                    )
                     mode = gr.Dropdown(
-                        [(MODE_HELP.get(m, m), m) for m in MODES], value=settings.mode, label="Retrieval mode",
-                        info="How passages are found; only the default can say \"the articles don't say\".", elem_id="qa-mode",
+                        [(MODE_HELP.get(m, m), m) for m in MODES],
+                        value=settings.mode,
+                        label="Retrieval mode",
+                        info='How passages are found; only the default can say "the articles don\'t say".',
+                        elem_id="qa-mode",
                     )
                     docs = gr.CheckboxGroup(
                         _doc_choices(engine), label="Only these articles (none ticked: all)", elem_id="qa-docs"
@@ -856,19 +893,32 @@ def build_app(engine, settings: Settings | None = None):
             with gr.Column(scale=2, min_width=300):
                 gr.Markdown("## Article")
                 reader = gr.HTML(READER_EMPTY, elem_id="qa-reader")
-                ref = gr.Textbox(elem_id="qa-open-ref", elem_classes=["qa-hidden"], show_label=False, container=False,
-                                 label="Article to open")
+                ref = gr.Textbox(
+                    elem_id="qa-open-ref",
+                    elem_classes=["qa-hidden"],
+                    show_label=False,
+                    container=False,
+                    label="Article to open",
+                )
                 open_btn = gr.Button("Open", elem_id="qa-open-btn", elem_classes=["qa-hidden"])
 
         outputs = [chatbot, box, turns, stored, reader, export]
         for trigger in (box.submit, ask.click):
-            trigger(ui_respond, [box, k, mode, docs, turns], outputs + [docs], api_visibility="private",
-                    concurrency_id="engine", show_progress="minimal").then(None, js=page.SHOW_LATEST, api_visibility="private")
+            trigger(
+                ui_respond,
+                [box, k, mode, docs, turns],
+                outputs + [docs],
+                api_visibility="private",
+                concurrency_id="engine",
+                show_progress="minimal",
+            ).then(None, js=page.SHOW_LATEST, api_visibility="private")
         open_btn.click(ui_open, [ref, turns], [reader], api_visibility="private").then(
-            None, js=page.SHOW_READER, api_visibility="private")
+            None, js=page.SHOW_READER, api_visibility="private"
+        )
         clear_btn.click(ui_clear, None, outputs, api_visibility="private")
         chatbot.clear(ui_clear, None, outputs, api_visibility="private")
         demo.load(ui_load, [stored], [chatbot, turns, reader, export], api_visibility="private").then(
-            None, js=page.SHOW_READER, api_visibility="private")
+            None, js=page.SHOW_READER, api_visibility="private"
+        )
         gr.api(api_chat, api_name="chat", concurrency_id="engine")
     return demo

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,32 @@ SEEDS = ROOT / "seeds"
 SEED_QA = ROOT / "eval" / "seeds.jsonl"
 
 
-@pytest.fixture(scope="session")
-def seeds_copy(tmp_path_factory) -> Path:
-    """A private copy of the seed corpus that tests may modify."""
-    target = tmp_path_factory.mktemp("corpus") / "seeds"
-    shutil.copytree(SEEDS, target)
-    return target
+def run_qa(
+    *args: str, stdin: str | bytes | None = None, env: dict | None = None, cwd: Path = ROOT, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m qa ARGS`` as a user runs it (a subprocess of this checkout's package);
+    output decoded as text even when it is not valid UTF-8 (stdin may be bytes)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa", *args],
+        input=stdin.encode("utf-8") if isinstance(stdin, str) else stdin,
+        capture_output=True,
+        env=env or dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=cwd,
+        timeout=timeout,
+    )
+    proc.stdout = proc.stdout.decode("utf-8", "replace")
+    proc.stderr = proc.stderr.decode("utf-8", "replace")
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    """The one ``error: ...`` line a failed command printed (notes on skipped files aside)."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("skipped ")]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
 
 
 @pytest.fixture(scope="session")

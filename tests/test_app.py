@@ -61,11 +61,23 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log
         self._log = open(log, "wb")
-        cmd = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(self.port),
-               "--index", str(index), "--docs", str(docs), *(extra or [])]
+        cmd = [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--index",
+            str(index),
+            "--docs",
+            str(docs),
+            *(extra or []),
+        ]
         env = dict(os.environ, GRADIO_TEMP_DIR=str(log.parent / "gradio-tmp"), PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
@@ -194,15 +206,34 @@ def test_bad_index_folder_is_one_line_error_and_left_untouched(tmp_path):
     foreign = tmp_path / "my-files"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
-    run = subprocess.run([sys.executable, "app.py", "--index", str(foreign), "--port", str(free_port())],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "app.py", "--index", str(foreign), "--port", str(free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("app.py: error: --index") and "not an index folder" in lines[0]
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
-    run = subprocess.run([sys.executable, "app.py", "--index", str(tmp_path / "new"), "--docs", str(tmp_path / "nope"),
-                          "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "app.py",
+            "--index",
+            str(tmp_path / "new"),
+            "--docs",
+            str(tmp_path / "nope"),
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     assert run.stderr.strip().count("\n") == 0 and "document folder not found" in run.stderr, run.stderr
 
@@ -235,7 +266,9 @@ def test_escape_markdown_shows_hostile_text_literally():
     assert "https\\://" in esc and "www\\." in esc and "keeper\\@" in esc
 
 
-@pytest.mark.parametrize("text", ["# heading", "- item", "+ item", "1. first", "2) second", "> quote", "=== x", "    code"])
+@pytest.mark.parametrize(
+    "text", ["# heading", "- item", "+ item", "1. first", "2) second", "> quote", "=== x", "    code"]
+)
 def test_escape_markdown_starts_no_block(text):
     out = _markdown_html(escape_markdown(text))
     assert out.startswith("<p>") and html.unescape(out[3:-5]) == text.strip()
@@ -253,7 +286,9 @@ def test_escape_html_neutralises_tags_and_attributes():
     assert html.unescape(out) == HOSTILE
 
 
-def _quote(text: str, start: int, end: int, paragraph: int = 2, title: str = "T <i>x</i>", outlet: str = "O&O") -> Quote:
+def _quote(
+    text: str, start: int, end: int, paragraph: int = 2, title: str = "T <i>x</i>", outlet: str = "O&O"
+) -> Quote:
     return Quote("doc", start, end, text[start:end], 0.9, title, outlet, paragraph)
 
 
@@ -281,7 +316,10 @@ def test_render_source_highlights_exact_characters_and_escapes():
 def test_invisible_characters_are_named_beside_the_quote():
     text = "ferry zero\u200bwidth code \u202eexe.txt\u202c"
     assert invisible_characters(text) == [
-        "U+200B ZERO WIDTH SPACE", "U+202E RIGHT-TO-LEFT OVERRIDE", "U+202C POP DIRECTIONAL FORMATTING"]
+        "U+200B ZERO WIDTH SPACE",
+        "U+202E RIGHT-TO-LEFT OVERRIDE",
+        "U+202C POP DIRECTIONAL FORMATTING",
+    ]
     out = render_source(1, _quote(text, 0, len(text)), text, (0, len(text)), turn=1)
     assert '<p class="qa-warn">The quote holds invisible characters: U+200B ZERO WIDTH SPACE, ' in out
     assert invisible_characters("plain text, عربي, עברית") == []

@@ -25,8 +25,16 @@ from qa.present import _LINE_BREAKS as LINE_BREAKS  # noqa: E402  (how the chat 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -344,13 +352,16 @@ def test_keyboard_only(seed_app, open_page):
     reached = set()
     for _ in range(200):  # Tab through the whole page: every control is reached
         page.keyboard.press("Tab")
-        reached.add(page.evaluate(
-            """() => { const e = document.activeElement; if (!e) return '';
+        reached.add(
+            page.evaluate(
+                """() => { const e = document.activeElement; if (!e) return '';
                  for (const c of ['qa-n', 'qa-open', 'qa-copy', 'qa-dl', 'qa-plink']) if (e.classList.contains(c)) return c;
                  if (e.tagName === 'SUMMARY') return 'summary';
                  if (e.closest('#qa-options') && e.tagName === 'BUTTON') return 'options';
                  if (e.id === 'qa-clear') return 'clear';
-                 return e.tagName.toLowerCase(); }"""))
+                 return e.tagName.toLowerCase(); }"""
+            )
+        )
     assert {"qa-n", "qa-open", "qa-copy", "summary", "options", "qa-dl", "clear", "qa-plink"} <= reached, reached
     page.locator("body").click(position={"x": 5, "y": 5})
     page.evaluate("document.activeElement && document.activeElement.blur()")
@@ -424,7 +435,7 @@ def test_copy_a_citation_and_export_the_conversation(seed_app, open_page):
     page.wait_for_function("document.querySelector('.qa-top button.qa-copy').classList.contains('qa-copied')")
     copied = page.evaluate("navigator.clipboard.readText()")
     top = quotes[0]
-    assert copied.startswith(f"“{' '.join(document_text(SEEDS, top['doc'])[top['start']:top['end']].split())}” — ")
+    assert copied.startswith(f"“{' '.join(document_text(SEEDS, top['doc'])[top['start'] : top['end']].split())}” — ")
     assert "Daily Kos, date unknown, paragraph 9" in copied and f"characters {top['start']}–{top['end']}" in copied
 
     with page.expect_download() as info:
@@ -435,8 +446,18 @@ def test_copy_a_citation_and_export_the_conversation(seed_app, open_page):
         page.locator("#qa-export a.qa-dl").filter(has_text="CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8-sig"))))
     assert len(rows) == len(quotes)
-    assert list(rows[0])[:9] == ["question", "answered", "rank", "quote", "article", "outlet", "date", "paragraph", "characters"]
-    assert rows[0]["quote"] == document_text(SEEDS, top["doc"])[top["start"]:top["end"]]
+    assert list(rows[0])[:9] == [
+        "question",
+        "answered",
+        "rank",
+        "quote",
+        "article",
+        "outlet",
+        "date",
+        "paragraph",
+        "characters",
+    ]
+    assert rows[0]["quote"] == document_text(SEEDS, top["doc"])[top["start"] : top["end"]]
     assert rows[0]["characters"] == f"{top['start']}–{top['end']}" and rows[0]["outlet"] == "Daily Kos"
 
 
@@ -456,7 +477,9 @@ def test_accessibility_axe_finds_nothing_serious(seed_app, open_page):
     name = page.evaluate("document.querySelector('.qa-top a.qa-n').textContent")
     assert name.startswith("[source 1: ")
     # No heading level is skipped.
-    levels = page.evaluate("[...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].filter(h => h.offsetParent !== null).map(h => +h.tagName[1])")
+    levels = page.evaluate(
+        "[...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].filter(h => h.offsetParent !== null).map(h => +h.tagName[1])"
+    )
     assert levels[0] == 1 and all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels
 
 
@@ -498,14 +521,16 @@ def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_p
         hrefs = page.locator(f"{where} a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
         assert all(h.startswith("?doc=") for h in hrefs), hrefs  # links to this page's reader view only
     # The only formatting in the chat is the reply's own (lead line, answer phrase, "Articles differ").
-    assert page.locator("#qa-chat code, #qa-chat del, #qa-chat pre, #qa-chat h1, #qa-chat h2, #qa-chat table").count() == 0
+    assert (
+        page.locator("#qa-chat code, #qa-chat del, #qa-chat pre, #qa-chat h1, #qa-chat h2, #qa-chat table").count() == 0
+    )
     strong = page.locator("#qa-chat strong").evaluate_all("els => els.map(e => e.textContent)")
     assert set(strong) <= {"From the articles", "The articles don't say.", "Articles differ:"}, strong
 
     # Every quote reads in the chat exactly as in the document (line breaks shown as spaces).
     quotes = [q for reply in replies for q in chat_quotes(reply, HOSTILE)]
     assert 10 <= len(quotes) <= 30  # three answers of at most 10 quotes
-    texts = [document_text(HOSTILE, q["doc"])[q["start"]:q["end"]] for q in quotes]
+    texts = [document_text(HOSTILE, q["doc"])[q["start"] : q["end"]] for q in quotes]
     for literal in LITERALS[:4]:  # the logbook question quotes these sentences (k=10 of 13)
         assert any(literal in t for t in texts), literal
     # Invisible direction and zero-width characters are named beside their quote.
@@ -532,8 +557,6 @@ def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_p
     assert page.evaluate(
         "[...document.querySelectorAll('#qa-reader li.qa-para')].every(e => e.scrollWidth <= e.clientWidth + 1)"
     )
-    assert page.evaluate(
-        f"[...document.querySelectorAll('{BOT}')].every(e => e.scrollWidth <= e.clientWidth + 1)"
-    )
+    assert page.evaluate(f"[...document.querySelectorAll('{BOT}')].every(e => e.scrollWidth <= e.clientWidth + 1)")
     page.screenshot(path=str(ARTIFACTS / "hostile.png"), full_page=True)
     assert page.recorder.errors == []

@@ -39,8 +39,14 @@ def test_boilerplate_is_marked_by_rule():
             if reason:
                 skipped[doc.text[s:e]] = reason
     # Donation appeal, comment prompts, site furniture, image link, repost note.
-    for text in ("Leave a reply", "Shopping cart", "Logo", "Daily Kos is supported by readers like you.",
-                 "Let us know your thoughts!", "What do you think about this plan?"):
+    for text in (
+        "Leave a reply",
+        "Shopping cart",
+        "Logo",
+        "Daily Kos is supported by readers like you.",
+        "Let us know your thoughts!",
+        "What do you think about this plan?",
+    ):
         assert text in skipped, text
     assert any(t.startswith("![](https://darealprisonart.news") for t in skipped)
     assert any(t.startswith("This post was originally published") for t in skipped)

@@ -95,7 +95,12 @@ def test_html_page_boilerplate_and_repeated_paragraph_are_marked(documents):
     assert reasons["By Marta Ruiz"] == "short line without a sentence"
     assert reasons["Share this article"] == "short line without a sentence"
     assert reasons["Subscribe to our newsletter"] == "short line without a sentence"
-    assert reasons["The public library lends 1,200 seed packets every spring, and borrowers are asked to return seeds from their own harvest in the autumn."] == ""
+    assert (
+        reasons[
+            "The public library lends 1,200 seed packets every spring, and borrowers are asked to return seeds from their own harvest in the autumn."
+        ]
+        == ""
+    )
     # The pull quote is printed twice: its first appearance may be quoted, the repeat not.
     repeat = "Every packet that comes back is a little richer than the one that went out."
     rows = [r for s, e, _, r in layout(documents["library"].text).sentences if documents["library"].text[s:e] == repeat]
@@ -111,13 +116,23 @@ def test_markdown_and_text_boilerplate_is_marked(documents):
     assert not any("title:" in s or "source:" in s for s in bee)  # the front matter is not text
     harbour = marked(documents["harbour"].text)
     assert harbour["Share this article"] == "short line without a sentence"
-    assert harbour["Fishing boats had to land their catch at Kilbrook, forty kilometres along the coast, while the work went on."] == ""
+    assert (
+        harbour[
+            "Fishing boats had to land their catch at Kilbrook, forty kilometres along the coast, while the work went on."
+        ]
+        == ""
+    )
 
 
 def test_pdf_headings_stay_apart_from_the_sentences_after_them(documents):
     wind = marked(documents["windfarm"].text)
     assert wind["Production"] == "short line without a sentence"
-    assert wind["The wind farm generated 48 gigawatt hours of electricity in its first year, enough for about eleven thousand homes."] == ""
+    assert (
+        wind[
+            "The wind farm generated 48 gigawatt hours of electricity in its first year, enough for about eleven thousand homes."
+        ]
+        == ""
+    )
 
 
 def test_boilerplate_is_never_quoted(tmp_path):
@@ -137,6 +152,8 @@ def test_boilerplate_is_never_quoted(tmp_path):
         "Let us know your thoughts in the comments",
     ):
         for q in engine.ask(question, k=10).quotes:
-            assert not any(b in q.text for b in ("Share this article", "Subscribe to our", "By Marta", "Let us know")), q.text
+            assert not any(
+                b in q.text for b in ("Share this article", "Subscribe to our", "By Marta", "Let us know")
+            ), q.text
             assert not q.text.startswith("#")
             assert not (q.doc_id == "library" and q.start == repeat_start), "quoted the repeated paragraph"

@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import ROOT, SEEDS
-
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
-
-
-def qa(*args: str, stdin: str | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True, env=ENV, cwd=cwd, timeout=300
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+from .conftest import ROOT, SEEDS, one_line_error, run_qa as qa
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +55,9 @@ def test_errors_are_one_line(hash_index, tmp_path):
     idx = str(hash_index / "index")
     assert "empty question" in one_line_error(qa("ask", "   ", "--index", idx))
     assert "no index at" in one_line_error(qa("ask", "What?", "--index", str(tmp_path / "none")))
-    assert "not found" in one_line_error(qa("index", "--docs", str(tmp_path / "missing"), "--index", str(tmp_path / "i")))
+    assert "not found" in one_line_error(
+        qa("index", "--docs", str(tmp_path / "missing"), "--index", str(tmp_path / "i"))
+    )
     bad = tmp_path / "qa.jsonl"
     bad.write_text('{"id": "a", "question": "q", "answers": [], "doc_ids": []}\n{broken\n')
     assert "line 2" in one_line_error(qa("eval", str(bad), "--index", idx))
@@ -105,10 +87,28 @@ def test_show_and_docs(hash_index):
 
 def test_eval_writes_predictions(hash_index, tmp_path):
     out = tmp_path / "pred.jsonl"
-    proc = qa("eval", str(ROOT / "eval" / "seeds.jsonl"), "--index", str(hash_index / "index"), "--predictions", str(out), "--json")
+    proc = qa(
+        "eval",
+        str(ROOT / "eval" / "seeds.jsonl"),
+        "--index",
+        str(hash_index / "index"),
+        "--predictions",
+        str(out),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)
-    for key in ("doc@1", "doc@5", "mrr@10", "answer@1", "answer@5", "abstention", "coverage", "latency_p50_ms", "latency_p95_ms"):
+    for key in (
+        "doc@1",
+        "doc@5",
+        "mrr@10",
+        "answer@1",
+        "answer@5",
+        "abstention",
+        "coverage",
+        "latency_p50_ms",
+        "latency_p95_ms",
+    ):
         assert key in metrics
     preds = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(preds) == metrics["questions"]

@@ -21,9 +21,24 @@ FOLLOWUPS = ROOT / "eval" / "seeds-followups.jsonl"
     "question, previous, answer, asked",
     [
         # he/she/him/his become the one person the previous turn named
-        ("Why did he do that?", "What did Bukele offer the United States?", "", "Why did Bukele do that (United States offer)?"),
-        ("When was he elected?", "Who is the president of El Salvador?", "Nayib Bukele", "When was Nayib Bukele elected (El Salvador president)?"),
-        ("Where did Bukele host him?", "On which trip did Rubio visit El Salvador?", "", "Where did Bukele host Rubio (El Salvador trip visit)?"),
+        (
+            "Why did he do that?",
+            "What did Bukele offer the United States?",
+            "",
+            "Why did Bukele do that (United States offer)?",
+        ),
+        (
+            "When was he elected?",
+            "Who is the president of El Salvador?",
+            "Nayib Bukele",
+            "When was Nayib Bukele elected (El Salvador president)?",
+        ),
+        (
+            "Where did Bukele host him?",
+            "On which trip did Rubio visit El Salvador?",
+            "",
+            "Where did Bukele host Rubio (El Salvador trip visit)?",
+        ),
         # a fragment replaces the name, year or number of the same kind
         ("What about Guantanamo?", "How many people can CECOT hold?", "", "How many people can Guantanamo hold?"),
         ("And in 2019?", "How many people were imprisoned in 2022?", "", "How many people were imprisoned in 2019?"),
@@ -31,7 +46,12 @@ FOLLOWUPS = ROOT / "eval" / "seeds-followups.jsonl"
         ("Why?", "What did Bukele offer the U.S.?", "", "Why did Bukele offer the U.S.?"),
         ("And where?", "On what date did Rubio sit down with Bukele?", "", "Where did Rubio sit down with Bukele?"),
         # "it" after a short answer carries the answer
-        ("How many people can it hold?", "What does Bukele call the prison?", "mega-prison", "How many people can it hold (mega-prison Bukele call prison)?"),
+        (
+            "How many people can it hold?",
+            "What does Bukele call the prison?",
+            "mega-prison",
+            "How many people can it hold (mega-prison Bukele call prison)?",
+        ),
     ],
 )
 def test_followups_are_read_in_context(question, previous, answer, asked):
@@ -61,7 +81,11 @@ def test_no_previous_turn_means_as_typed():
 
 
 def test_few_seed_questions_look_like_followups():
-    rows = [json.loads(line) for name in ("seeds.jsonl", "seeds-dev.jsonl") for line in open(ROOT / "eval" / name, encoding="utf-8")]
+    rows = [
+        json.loads(line)
+        for name in ("seeds.jsonl", "seeds-dev.jsonl")
+        for line in open(ROOT / "eval" / name, encoding="utf-8")
+    ]
     flagged = [r["question"] for r in rows if is_followup(r["question"])]
     assert len(flagged) <= 0.05 * len(rows), flagged
 
@@ -88,8 +112,13 @@ class _Answer:
         self.asked, self.answered, self.quotes = asked, True, (_Quote("Nayib Bukele"),)
 
     def to_prediction(self, qid=""):
-        return {"id": qid, "question": self.asked, "answered": True, "latency_ms": 1.0,
-                "quotes": [{"doc_id": "d", "start": 0, "end": 5, "text": self.asked}]}
+        return {
+            "id": qid,
+            "question": self.asked,
+            "answered": True,
+            "latency_ms": 1.0,
+            "quotes": [{"doc_id": "d", "start": 0, "end": 5, "text": self.asked}],
+        }
 
 
 class _Engine:
@@ -103,9 +132,11 @@ class _Engine:
 
 def test_run_chains_each_turn_on_the_previous_one_as_asked(tmp_path):
     path = tmp_path / "conv.jsonl"
-    turns = [{"question": "Who is the president of El Salvador?", "answers": ["Bukele"], "doc_ids": ["d"]},
-             {"question": "When was he elected?", "answers": ["elected"], "doc_ids": ["d"]},
-             {"question": "And in 2019?", "answers": [], "doc_ids": []}]
+    turns = [
+        {"question": "Who is the president of El Salvador?", "answers": ["Bukele"], "doc_ids": ["d"]},
+        {"question": "When was he elected?", "answers": ["elected"], "doc_ids": ["d"]},
+        {"question": "And in 2019?", "answers": [], "doc_ids": []},
+    ]
     path.write_text(json.dumps({"id": "c1", "turns": turns}) + "\n", encoding="utf-8")
     conversations = load_conversations(path)
     engine = _Engine()
@@ -135,10 +166,27 @@ def _cli(*argv):
 
 def test_cli_ask_with_context_and_eval_of_a_conversation_set(fake_engine):
     idx = str(fake_engine.settings.index)
-    code, out, _ = _cli("ask", "What does that name stand for?", "--context", "How many people can CECOT hold?", "--index", idx, "--json")
+    code, out, _ = _cli(
+        "ask",
+        "What does that name stand for?",
+        "--context",
+        "How many people can CECOT hold?",
+        "--index",
+        idx,
+        "--json",
+    )
     row = json.loads(out)
     assert code == 0 and row["question"] == "What does that name stand for?" and "CECOT" in row["asked"]
-    code, out, _ = _cli("ask", "What does that name stand for?", "--context", "How many people can CECOT hold?", "--index", idx, "-k", "1")
+    code, out, _ = _cli(
+        "ask",
+        "What does that name stand for?",
+        "--context",
+        "How many people can CECOT hold?",
+        "--index",
+        idx,
+        "-k",
+        "1",
+    )
     assert code == 0 and out.startswith("(Read as a follow-up to “How many people can CECOT hold?”")
     code, out, _ = _cli("eval", str(FOLLOWUPS), "--index", idx, "--json")
     rows = json.loads(out)
@@ -168,12 +216,16 @@ def test_progress_lines_for_logs():
 
 
 def test_index_progress_reaches_a_log_as_lines(tmp_path):
-    code, out, err = _cli("index", "--docs", str(ROOT / "seeds"), "--index", str(tmp_path / "index"), "--model", "hash-256")
+    code, out, err = _cli(
+        "index", "--docs", str(ROOT / "seeds"), "--index", str(tmp_path / "index"), "--model", "hash-256"
+    )
     assert code == 0 and out.startswith("indexed 5 documents")
     assert "\r" not in err and any(line.startswith("embedding:") for line in err.splitlines()), err
     (tmp_path / "docs").mkdir()
     for p in (ROOT / "seeds").iterdir():
         if not p.name.startswith("000_"):
             (tmp_path / "docs" / p.name).write_bytes(p.read_bytes())
-    code, out, err = _cli("index", "--docs", str(tmp_path / "docs"), "--index", str(tmp_path / "index"), "--model", "hash-256", "--quiet")
+    code, out, err = _cli(
+        "index", "--docs", str(tmp_path / "docs"), "--index", str(tmp_path / "index"), "--model", "hash-256", "--quiet"
+    )
     assert code == 0 and "removed: 000_6022e9d6bef41df7" in out.splitlines() and err == ""

@@ -40,7 +40,10 @@ def test_same_article_or_same_value_or_other_kind_is_not_flagged():
     question = "How many people has Bukele imprisoned?"
     assert find(question, [q("a", IMPRISONED_A), q("a", IMPRISONED_B)], word_overlap, 0.3) == []
     assert find(question, [q("a", IMPRISONED_A), q("b", IMPRISONED_A)], word_overlap, 0.3) == []
-    assert find("Why has Bukele imprisoned so many?", [q("a", IMPRISONED_A), q("b", IMPRISONED_B)], word_overlap, 0.3) == []
+    assert (
+        find("Why has Bukele imprisoned so many?", [q("a", IMPRISONED_A), q("b", IMPRISONED_B)], word_overlap, 0.3)
+        == []
+    )
 
 
 def test_unrelated_or_far_apart_values_are_not_flagged():

@@ -28,7 +28,11 @@ from qa.embedding import (
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
-SEED_QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "eval" / "seeds.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+SEED_QUESTIONS = [
+    json.loads(line)["question"]
+    for line in (ROOT / "eval" / "seeds.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
 
 
 # ---------------------------------------------------------------- fast: no model
@@ -109,7 +113,9 @@ def test_onnx_export_gives_the_torch_vectors_and_the_same_answers(exported, tmp_
     engines = [open_engine(settings, embedder=e) for e in (torch_embedder, onnx)]
     for q in SEED_QUESTIONS:
         a, b = (e.ask(q) for e in engines)
-        assert [(x.doc_id, x.start, x.end) for x in a.quotes[:1]] == [(x.doc_id, x.start, x.end) for x in b.quotes[:1]], q
+        assert [(x.doc_id, x.start, x.end) for x in a.quotes[:1]] == [
+            (x.doc_id, x.start, x.end) for x in b.quotes[:1]
+        ], q
 
 
 @pytest.mark.slow

@@ -33,10 +33,21 @@ def test_score_counts_ranks_spans_and_abstention(tmp_path):
     )
     items = load_qa(qa)
     preds = [
-        {"id": "a", "answered": True, "latency_ms": 1.0, "quotes": [{"doc_id": "d1", "start": 5, "end": 15, "text": "sky is blue"}]},
-        {"id": "b", "answered": False, "latency_ms": 3.0, "quotes": [
-            {"doc_id": "d9", "start": 0, "end": 4, "text": "none"},
-            {"doc_id": "d2", "start": 0, "end": 9, "text": "it is red"}]},
+        {
+            "id": "a",
+            "answered": True,
+            "latency_ms": 1.0,
+            "quotes": [{"doc_id": "d1", "start": 5, "end": 15, "text": "sky is blue"}],
+        },
+        {
+            "id": "b",
+            "answered": False,
+            "latency_ms": 3.0,
+            "quotes": [
+                {"doc_id": "d9", "start": 0, "end": 4, "text": "none"},
+                {"doc_id": "d2", "start": 0, "end": 9, "text": "it is red"},
+            ],
+        },
         {"id": "u", "answered": False, "latency_ms": 2.0, "quotes": []},
     ]
     m = score(items, preds)

@@ -131,7 +131,7 @@ def test_markdown_front_matter_is_metadata_not_text():
     assert got.text.startswith("# Rooftop hives")
     # The body is the file after its front matter, as the text it shows (issue 11): the
     # image line shows no text, so none is stored, not its Markdown syntax.
-    body = raw[raw.index("# Rooftop hives"):]
+    body = raw[raw.index("# Rooftop hives") :]
     assert got.text == body.replace("[Photo: bees on a frame](https://gazette.example/img/bees.jpg)", "")
 
 
@@ -221,8 +221,12 @@ def test_scan_reads_the_rest_of_the_folder_and_names_what_it_skipped():
 def test_metadata_precedence_catalog_then_file_then_guess(tmp_path):
     shutil.copy(MIXED / "library.html", tmp_path / "library.html")
     shutil.copy(MIXED / "beekeeping.md", tmp_path / "beekeeping.md")
-    (tmp_path / "plain.txt").write_text("Ferries resume their winter timetable\n\nThe ferry leaves at nine every morning.\n")
-    (tmp_path / "catalog.json").write_text(json.dumps({"library": {"title": "Catalog title", "date": "2025-04-12T10:00:00+02:00"}}))
+    (tmp_path / "plain.txt").write_text(
+        "Ferries resume their winter timetable\n\nThe ferry leaves at nine every morning.\n"
+    )
+    (tmp_path / "catalog.json").write_text(
+        json.dumps({"library": {"title": "Catalog title", "date": "2025-04-12T10:00:00+02:00"}})
+    )
     by_id = {d.doc_id: d for d in scan(tmp_path)[0]}
     lib = by_id["library"]
     # The catalog wins where it speaks; the page's own tags fill in the rest.
@@ -233,7 +237,11 @@ def test_metadata_precedence_catalog_then_file_then_guess(tmp_path):
         "https://courier.example/2025/04/seed-library",
     )
     bee = by_id["beekeeping"]
-    assert (bee.title, bee.outlet, bee.date) == ("Rooftop hives turn a city centre into a honey farm", "The Midland Gazette", "2025-06-02")
+    assert (bee.title, bee.outlet, bee.date) == (
+        "Rooftop hives turn a city centre into a honey farm",
+        "The Midland Gazette",
+        "2025-06-02",
+    )
     plain = by_id["plain"]
     assert (plain.title, plain.outlet, plain.date, plain.url) == ("Ferries resume their winter timetable", "", "", "")
 
@@ -251,7 +259,9 @@ def test_a_folder_of_only_broken_files_is_an_error(tmp_path):
     shutil.copy(MIXED / "latin1.txt", tmp_path / "latin1.txt")
     with pytest.raises(CorpusError, match="no readable documents"):
         scan(tmp_path)
-    code, out, err = run("index", "--docs", str(tmp_path), "--index", str(tmp_path / "idx"), "--model", "hash-256", "--quiet")
+    code, out, err = run(
+        "index", "--docs", str(tmp_path), "--index", str(tmp_path / "idx"), "--model", "hash-256", "--quiet"
+    )
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: no readable documents")
     assert "Traceback" not in err
@@ -318,7 +328,10 @@ def test_cli_ask_cites_pages_dates_and_urls(mixed_index):
     quote = json.loads(out)["quotes"][0]
     assert (quote["doc_id"], quote["page"], quote["date"]) == ("windfarm", 3, "2024-03-15")
     code, out, _ = run("ask", SEEDS_Q, "--index", str(settings.index), "-k", "1")
-    assert "The Lakeside Courier, 11 April 2025, paragraph" in out and "https://courier.example/2025/04/seed-library" in out
+    assert (
+        "The Lakeside Courier, 11 April 2025, paragraph" in out
+        and "https://courier.example/2025/04/seed-library" in out
+    )
     assert "page" not in out.split("Sources:")[1]
 
 
@@ -338,7 +351,15 @@ def test_cli_ask_outlet_restricts_to_that_outlets_documents(mixed_index):
     assert code == 0
     assert {q["doc_id"] for q in json.loads(out)["quotes"]} == {"beekeeping"}
     code, out, _ = run(
-        "ask", WIND, "--index", str(settings.index), "--outlet", "Coastal Times", "--outlet", "The Lakeside Courier", "--json"
+        "ask",
+        WIND,
+        "--index",
+        str(settings.index),
+        "--outlet",
+        "Coastal Times",
+        "--outlet",
+        "The Lakeside Courier",
+        "--json",
     )
     assert {q["doc_id"] for q in json.loads(out)["quotes"]} <= {"harbour", "library"}
     code, out, err = run("ask", WIND, "--index", str(settings.index), "--outlet", "Nobody")

@@ -28,11 +28,20 @@ questions = st.one_of(
     st.text(alphabet=" \t\n\r\x0b\x0c\u00a0\u2028\u3000", max_size=50),
     st.text(max_size=300),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=80),
-    st.sampled_from(["\x00\x01\x02 who?", "\x7f\x1b[31m red", "🙂🤖💥 CECOT 🏛️", "\u202eevil\u202c?", "a\u200bb\u200cc"]),
-    st.sampled_from([
-        "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "'; DROP TABLE articles; --",
-        "1 OR 1=1", "{{7*7}} ${7*7} <%= 7*7 %>", "![](https://evil.example/x.png)", "[x](javascript:alert(1))",
-    ]),
+    st.sampled_from(
+        ["\x00\x01\x02 who?", "\x7f\x1b[31m red", "🙂🤖💥 CECOT 🏛️", "\u202eevil\u202c?", "a\u200bb\u200cc"]
+    ),
+    st.sampled_from(
+        [
+            "<script>alert(1)</script>",
+            '"><img src=x onerror=alert(1)>',
+            "'; DROP TABLE articles; --",
+            "1 OR 1=1",
+            "{{7*7}} ${7*7} <%= 7*7 %>",
+            "![](https://evil.example/x.png)",
+            "[x](javascript:alert(1))",
+        ]
+    ),
     st.builds(lambda c, n: c * n, st.sampled_from(["a", "é", "🙂", " ", "word "]), st.integers(1990, 100_000)),
 )
 
@@ -54,7 +63,9 @@ def _is_clear(reply: str) -> bool:
 
 
 @pytest.mark.slow
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(question=questions)
 def test_chat_function_always_replies(fuzz_engine, question):
     reply = chat(fuzz_engine, question)
@@ -63,12 +74,16 @@ def test_chat_function_always_replies(fuzz_engine, question):
 
 
 @pytest.mark.slow
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(
     question=questions,
     k=st.one_of(st.integers(-5, 50), st.none(), st.just("3"), st.floats(allow_nan=True)),
     mode=st.one_of(st.sampled_from(MODES), st.none(), st.text(max_size=20)),
-    doc_ids=st.one_of(st.none(), st.just([]), st.lists(st.sampled_from(["001_38b38ab778929121", "nope", "../x", ""]), max_size=3)),
+    doc_ids=st.one_of(
+        st.none(), st.just([]), st.lists(st.sampled_from(["001_38b38ab778929121", "nope", "../x", ""]), max_size=3)
+    ),
     history=st.one_of(st.none(), st.just([])),
 )
 def test_ui_step_always_returns_a_well_formed_update(fuzz_engine, question, k, mode, doc_ids, history):
@@ -89,8 +104,17 @@ def test_hostile_questions_through_the_running_app(tmp_path_factory, seed_index)
     app = start_app(tmp_path_factory, "fuzz-app", seed_index)
     try:
         api = client(app.url)
-        for q in ["", " \n ", "a" * 100_000, "\x00\x07\x1b[2J", "🙂" * 500, "<script>alert(1)</script>",
-                  "'; DROP TABLE x; --", "\u202e?ti si tahw", "How many people can CECOT hold?\x00"]:
+        for q in [
+            "",
+            " \n ",
+            "a" * 100_000,
+            "\x00\x07\x1b[2J",
+            "🙂" * 500,
+            "<script>alert(1)</script>",
+            "'; DROP TABLE x; --",
+            "\u202e?ti si tahw",
+            "How many people can CECOT hold?\x00",
+        ]:
             reply = api.predict(q, api_name="/chat")
             assert _is_clear(reply), reply[:300]
             assert app.alive()

@@ -20,7 +20,9 @@ from qa import cli
 from qa.index import load
 
 NAME_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00")
-names = st.text(NAME_CHARS, min_size=1, max_size=24).filter(lambda n: n not in (".", "..") and len(n.encode("utf-8", "surrogatepass")) < 200)
+names = st.text(NAME_CHARS, min_size=1, max_size=24).filter(
+    lambda n: n not in (".", "..") and len(n.encode("utf-8", "surrogatepass")) < 200
+)
 prose = st.text(st.characters(blacklist_categories=("Cs",)), max_size=600)
 encodings = st.sampled_from(["utf-8", "utf-16", "latin-1", "cp1252", "raw"])
 extensions = st.sampled_from([".txt", ".md", ".html", ".pdf", ".TXT", "", ".bin"])
@@ -28,8 +30,14 @@ extensions = st.sampled_from([".txt", ".md", ".html", ".pdf", ".TXT", "", ".bin"
 
 @st.composite
 def folders(draw):
-    files = draw(st.lists(st.tuples(names, extensions, prose, encodings, st.binary(max_size=200)), min_size=0, max_size=6))
-    links = draw(st.lists(st.tuples(names, st.sampled_from(["outside-file", "outside-dir", "inside", "dangling", "loop"])), max_size=3))
+    files = draw(
+        st.lists(st.tuples(names, extensions, prose, encodings, st.binary(max_size=200)), min_size=0, max_size=6)
+    )
+    links = draw(
+        st.lists(
+            st.tuples(names, st.sampled_from(["outside-file", "outside-dir", "inside", "dangling", "loop"])), max_size=3
+        )
+    )
     nested = draw(st.booleans())
     return files, links, nested
 
@@ -62,7 +70,9 @@ def _write(root: Path, outside: Path, spec) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(spec=folders())
 def test_index_of_any_folder_is_loadable_or_one_line(spec, capsys):
     with tempfile.TemporaryDirectory() as tmp:

@@ -157,7 +157,9 @@ def test_cli_prints_counts_and_json(folder, tmp_path):
 
     code, out, _ = run(*base)
     assert code == 0
-    assert out.startswith(f"updated {index}/: 0 added, 0 changed, 0 removed, 4 unchanged (re-embedded 0 documents, 0 passages) in ")
+    assert out.startswith(
+        f"updated {index}/: 0 added, 0 changed, 0 removed, 4 unchanged (re-embedded 0 documents, 0 passages) in "
+    )
 
     edit(folder)
     code, out, err = run(*base)
@@ -167,7 +169,9 @@ def test_cli_prints_counts_and_json(folder, tmp_path):
     assert err.splitlines() == ["skipped bad.pdf: not a readable PDF", "skipped latin1.txt: not valid UTF-8 (byte 3)"]
 
     # A fixed file is added; a file that breaks is removed (and reported).
-    (folder / "latin1.txt").write_text("Café owners in the old town say trade has doubled since May.\n", encoding="utf-8")
+    (folder / "latin1.txt").write_text(
+        "Café owners in the old town say trade has doubled since May.\n", encoding="utf-8"
+    )
     (folder / "beekeeping.md").write_bytes(b"\xff\xfe broken now")
     code, out, err = run(*base, "--json")
     summary = json.loads(out)
@@ -183,11 +187,16 @@ def test_cli_prints_counts_and_json(folder, tmp_path):
         {"path": "beekeeping.md", "reason": "not valid UTF-8 (byte 0)"},
     ]
     assert summary["counts"]["documents"] == 4
-    assert err.splitlines() == ["skipped bad.pdf: not a readable PDF", "skipped beekeeping.md: not valid UTF-8 (byte 0)"]
+    assert err.splitlines() == [
+        "skipped bad.pdf: not a readable PDF",
+        "skipped beekeeping.md: not valid UTF-8 (byte 0)",
+    ]
 
     code, out, _ = run(*base, "--chunk-size", "400")
     assert code == 0
-    assert out.startswith("full rebuild: the chunking changed from 800/100 to 400/100 (size/overlap)\nindexed 4 documents")
+    assert out.startswith(
+        "full rebuild: the chunking changed from 800/100 to 400/100 (size/overlap)\nindexed 4 documents"
+    )
 
     code, out, _ = run(*base, "--chunk-size", "400", "--full", "--json")
     summary = json.loads(out)
@@ -269,7 +278,11 @@ def test_an_interrupted_update_leaves_the_previous_index_usable(folder, tmp_path
     assert stale_reason(after.manifest, folder) == "1 added, 1 changed, 1 removed"
     # The next run picks up where the interrupted one left off.
     index, _ = build_and_save(settings, HashEmbedder())
-    assert (len(index.build_info["added"]), len(index.build_info["changed"]), len(index.build_info["removed"])) == (1, 1, 1)
+    assert (len(index.build_info["added"]), len(index.build_info["changed"]), len(index.build_info["removed"])) == (
+        1,
+        1,
+        1,
+    )
 
 
 def test_nothing_is_encoded_when_nothing_changed(folder, tmp_path, monkeypatch):
@@ -280,7 +293,7 @@ def test_nothing_is_encoded_when_nothing_changed(folder, tmp_path, monkeypatch):
     def no_model(*args, **kwargs):
         raise AssertionError("the embedder was loaded")
 
-    monkeypatch.setattr(index_mod, "load_embedder", no_model)
+    monkeypatch.setattr(index_mod, "build_embedder", no_model)
     index, _ = build_and_save(settings)
     assert index.build_info["encoded_passages"] == 0 and index.manifest["model"]["name"] == "hash-256"
     same_index(index, load(settings.index))
@@ -307,14 +320,18 @@ def test_a_format_1_index_still_loads_and_is_updated_reusing_its_vectors(tmp_pat
     docs.mkdir()
     for name in ("harbour.txt", "catalog.json"):
         shutil.copy(MIXED / name, docs / name)
-    (docs / "ferries.txt").write_text("Six ferries now cross the estuary each day.\n\nA return ticket costs four euros.\n")
+    (docs / "ferries.txt").write_text(
+        "Six ferries now cross the estuary each day.\n\nA return ticket costs four euros.\n"
+    )
     settings = Settings(docs=docs, index=tmp_path / "index")
     build_and_save(settings, HashEmbedder())
     as_format_1(settings.index)
     old = load(settings.index)
     assert old.manifest["format_version"] == 1 and old.documents[0].indexed_at == ""
     assert stale_reason(old.manifest, docs) == ""
-    (docs / "ferries.txt").write_text("Seven ferries now cross the estuary each day.\n\nA return ticket costs four euros.\n")
+    (docs / "ferries.txt").write_text(
+        "Seven ferries now cross the estuary each day.\n\nA return ticket costs four euros.\n"
+    )
     assert stale_reason(old.manifest, docs) == "1 changed"
 
     index, _ = build_and_save(settings, HashEmbedder())

@@ -18,7 +18,20 @@ ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
 
 
 def index_cmd(docs, index, *extra):
-    return [sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index), "--model", "hash-256", "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "qa",
+        "index",
+        "--docs",
+        str(docs),
+        "--index",
+        str(index),
+        "--model",
+        "hash-256",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_sigkill_during_index_leaves_a_loadable_index(tmp_path):
@@ -27,7 +40,9 @@ def test_sigkill_during_index_leaves_a_loadable_index(tmp_path):
     # Enough text that a build takes a while, so the kills land at different stages.
     for i in range(40):
         for src in SEEDS.glob("*.txt"):
-            (docs / f"{i:02d}_{src.name}").write_text(src.read_text(encoding="utf-8") + f"\nCopy {i}.\n", encoding="utf-8")
+            (docs / f"{i:02d}_{src.name}").write_text(
+                src.read_text(encoding="utf-8") + f"\nCopy {i}.\n", encoding="utf-8"
+            )
     index = tmp_path / "index"
     subprocess.run(index_cmd(docs, index), check=True, env=ENV, capture_output=True, timeout=300)
     before = json.loads((index / "manifest.json").read_text())["corpus"]["documents"]
@@ -37,7 +52,9 @@ def test_sigkill_during_index_leaves_a_loadable_index(tmp_path):
     (docs / "00_000_6022e9d6bef41df7.txt").write_text("A changed article about something else.\n", encoding="utf-8")
     outcomes = set()
     for delay in (0.3, 0.8, 1.5, 2.5, 4.0):
-        proc = subprocess.Popen(index_cmd(docs, index, "--full"), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            index_cmd(docs, index, "--full"), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)

@@ -21,11 +21,13 @@ from qa.present import (
     render_reader,
 )
 
-HOSTILE = 'Keeper <script>window.__pwned=1</script> **bold** [x](javascript:alert(1))\n\n# not a heading'
+HOSTILE = "Keeper <script>window.__pwned=1</script> **bold** [x](javascript:alert(1))\n\n# not a heading"
 DOC = "First paragraph here.\n\nThe prison holds 40,000 people. " + HOSTILE + "\n\nLast one."
 
 
-def q(start: int, end: int, phrase=None, outlet="unknown", date="unknown", title="T <i>x</i>", paragraph=2, doc="d1") -> Quote:
+def q(
+    start: int, end: int, phrase=None, outlet="unknown", date="unknown", title="T <i>x</i>", paragraph=2, doc="d1"
+) -> Quote:
     return Quote(doc, start, end, DOC[start:end], 0.9, title, outlet, paragraph, date=date, phrase=phrase)
 
 
@@ -56,7 +58,7 @@ def test_card_best_quote_first_phrase_marked_rest_folded():
     tags = set(re.findall(r"<([a-z0-9]+)", out))
     assert tags <= {"div", "p", "strong", "a", "span", "mark", "cite", "button", "details", "summary"}, tags
     assert "<script>" not in out and "javascript:" not in out.replace("[x](javascript:alert(1))", "")
-    hostile = html.escape(" ".join(DOC[quotes[1].start:quotes[1].end].replace("\n\n", " ").split(" ")), quote=True)
+    hostile = html.escape(" ".join(DOC[quotes[1].start : quotes[1].end].replace("\n\n", " ").split(" ")), quote=True)
     assert hostile in out
     # The source sits beside each quote: in words, characters only in the tooltip.
     assert "outlet unknown" in out and "date unknown" in out and 'title="characters ' in out
@@ -73,7 +75,10 @@ def test_card_abstention_never_presents_a_quote_as_the_answer():
 
 
 def test_card_says_how_a_follow_up_was_read_and_which_articles_were_searched():
-    out = render_card(Card(turn=2, answered=True, note="Read as a follow-up to “A?”: “B <b>?”", restricted=("Only <this>",)), [q(0, 21)])
+    out = render_card(
+        Card(turn=2, answered=True, note="Read as a follow-up to “A?”: “B <b>?”", restricted=("Only <this>",)),
+        [q(0, 21)],
+    )
     assert "Read as a follow-up to “A?”: “B &lt;b&gt;?”" in out and "Searched only: Only &lt;this&gt;." in out
 
 
@@ -84,12 +89,12 @@ def test_reader_marks_exact_slices_and_numbers_paragraphs():
     b = DOC.index("Keeper") + 6
     out = render_reader(doc, paras, quoted=[(a, b), (DOC.index("Keeper"), DOC.index("Keeper") + 20)], active=(a, b))
     marks = re.findall(r'<mark class="(qa-\w+)" data-start="(\d+)" data-end="(\d+)">(.*?)</mark>', out, re.S)
-    assert marks and all(html.unescape(t) == DOC[int(s):int(e)] for _, s, e, t in marks)
+    assert marks and all(html.unescape(t) == DOC[int(s) : int(e)] for _, s, e, t in marks)
     assert {m[0] for m in marks} == {"qa-active", "qa-quoted"}
     assert 'id="qa-p2" class="qa-para qa-target"' in out  # the paragraph holding the active passage
     assert out.count('class="qa-plink"') == 3 and 'href="?doc=d1&amp;p=3"' in out
     assert "Daily Kos · 3 February 2025 · 3 paragraphs" in out
-    assert "https://example.org/a?x=&lt;1&gt;" in out and "<a href=\"https" not in out  # the URL is text
+    assert "https://example.org/a?x=&lt;1&gt;" in out and '<a href="https' not in out  # the URL is text
     assert "<script>" not in out
 
 
@@ -120,7 +125,10 @@ def test_stored_turns_are_checked_against_the_index(fake_engine):
     doc_id, start, end = first["quotes"][0][:3]
     tampered = [
         first,
-        {"question": "x", "quotes": [[doc_id, 0, 10**9, 1, None, None], ["../etc/passwd", 0, 5, 1, None, None], "junk"]},
+        {
+            "question": "x",
+            "quotes": [[doc_id, 0, 10**9, 1, None, None], ["../etc/passwd", 0, 5, 1, None, None], "junk"],
+        },
         "not a turn",
         {"question": 5},
     ]
@@ -149,10 +157,14 @@ def test_ui_step_always_returns_a_well_formed_update(fake_engine):
     ]
     turns = []
     for message, k, mode, doc_ids, given in cases:
-        messages, box, turns_out, stored, reader, export = ui_step(fake_engine, message, k, mode, doc_ids, given if given is not None else turns)
+        messages, box, turns_out, stored, reader, export = ui_step(
+            fake_engine, message, k, mode, doc_ids, given if given is not None else turns
+        )
         assert messages[-1]["role"] == "assistant" and messages[-1]["content"] != FAILURE
         assert turns_out is stored and isinstance(export, str) and (reader is None or isinstance(reader, str))
-        json.dumps([messages, box, turns_out, reader, export], ensure_ascii=False).encode("utf-8")  # what goes back to the page
+        json.dumps([messages, box, turns_out, reader, export], ensure_ascii=False).encode(
+            "utf-8"
+        )  # what goes back to the page
         if turns_out[-1].get("error"):
             assert box == (message if isinstance(message, str) else "").replace("\ud800", "\ufffd")
         else:

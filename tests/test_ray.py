@@ -170,8 +170,20 @@ def test_unreachable_cluster_fails_fast(tmp_path, capsys):
         port = s.getsockname()[1]
     started = time.perf_counter()
     code = main(
-        ["index", "--docs", str(SEEDS), "--index", str(tmp_path / "i"), "--model", "hash-64",
-         "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "--quiet"]
+        [
+            "index",
+            "--docs",
+            str(SEEDS),
+            "--index",
+            str(tmp_path / "i"),
+            "--model",
+            "hash-64",
+            "--engine",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+            "--quiet",
+        ]
     )
     err = capsys.readouterr().err
     assert code == 1 and time.perf_counter() - started < 30
@@ -237,10 +249,24 @@ def cluster(tmp_path_factory):
     ray_cli = Path(sys.executable).parent / "ray"
     with open(folder / "head.log", "wb") as log:
         head = subprocess.Popen(
-            [str(ray_cli), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-             f"--ray-client-server-port={client_port}", f"--temp-dir={folder / 't'}", "--include-dashboard=false",
-             "--num-cpus=2", "--disable-usage-stats"],
-            cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+            [
+                str(ray_cli),
+                "start",
+                "--head",
+                "--block",
+                "--node-ip-address=127.0.0.1",
+                f"--port={port}",
+                f"--ray-client-server-port={client_port}",
+                f"--temp-dir={folder / 't'}",
+                "--include-dashboard=false",
+                "--num-cpus=2",
+                "--disable-usage-stats",
+            ],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
         )
     try:
         deadline = time.time() + 90
@@ -277,8 +303,23 @@ def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, ca
         # The CLI with --ray-address, as HOST:PORT (the head's GCS) and through Ray Client
         # (ray://, where the Ray Data job runs as a task on the cluster): the local vectors.
         for address in (cluster["gcs"], cluster["client"]):
-            code = main(["index", "--docs", str(docs), "--index", str(settings.index), "--model", "hash-64",
-                         "--engine", "ray", "--ray-address", address, "--full", "--quiet"])
+            code = main(
+                [
+                    "index",
+                    "--docs",
+                    str(docs),
+                    "--index",
+                    str(settings.index),
+                    "--model",
+                    "hash-64",
+                    "--engine",
+                    "ray",
+                    "--ray-address",
+                    address,
+                    "--full",
+                    "--quiet",
+                ]
+            )
             assert code == 0, address
             built = load(settings.index)
             assert built.manifest["build"]["engine"] == "ray"
@@ -311,4 +352,3 @@ def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, ca
 
     assert watch.seen and watch.exposed() == []
     assert capfd.readouterr().err == ""
-

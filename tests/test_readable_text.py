@@ -13,7 +13,9 @@ from qa.extract import extract, junk_title
 MIXED = Path(__file__).resolve().parent / "data" / "mixed"
 
 
-@pytest.mark.parametrize("title", ["about:blank", "Microsoft Word - draft 3.docx", "annual_report_v2.pdf", "Untitled-1", "  ", "2024"])
+@pytest.mark.parametrize(
+    "title", ["about:blank", "Microsoft Word - draft 3.docx", "annual_report_v2.pdf", "Untitled-1", "  ", "2024"]
+)
 def test_junk_pdf_titles_fall_back_to_the_first_heading_line(tmp_path, title):
     import pypdf
 
@@ -31,7 +33,10 @@ def test_junk_pdf_titles_fall_back_to_the_first_heading_line(tmp_path, title):
 def test_real_titles_are_kept():
     assert not junk_title("Annual Report of the Northfield Wind Cooperative")
     assert not junk_title("PDF files and the law")
-    assert extract("windfarm.pdf", (MIXED / "windfarm.pdf").read_bytes()).meta["title"] == "Annual Report of the Northfield Wind Cooperative"
+    assert (
+        extract("windfarm.pdf", (MIXED / "windfarm.pdf").read_bytes()).meta["title"]
+        == "Annual Report of the Northfield Wind Cooperative"
+    )
 
 
 # ---------------------------------------------------------------- Markdown stored as readable text
@@ -60,7 +65,9 @@ code **stays** as written
 def test_markdown_is_stored_as_the_text_it_shows(tmp_path):
     got = extract("notes.md", MARKDOWN.encode())
     assert got.meta == {"title": "Harbour notes"}
-    assert got.text.startswith("# The harbour reopens\n\nFerries resume their winter timetable on Monday, says the port.\n")
+    assert got.text.startswith(
+        "# The harbour reopens\n\nFerries resume their winter timetable on Monday, says the port.\n"
+    )
     assert "Crane at dawn" not in got.text and '"We are ready," the harbour master said.' in got.text
     assert "5*2 percent" in got.text and "old new tariffs" in got.text and "snake_case_names" in got.text
     assert "https://" not in got.text.split("```")[0] and "[port]" not in got.text
@@ -83,9 +90,11 @@ def test_quotes_from_markdown_are_exact_slices_without_syntax(tmp_path):
     text = engine.index.documents[0].text
     assert answer.quotes
     for q in answer.quotes:
-        assert q.text == text[q.start:q.end] and "**" not in q.text and "](" not in q.text
+        assert q.text == text[q.start : q.end] and "**" not in q.text and "](" not in q.text
 
 
 def test_hostile_markdown_becomes_harmless_text():
-    text = markdown_text('See [click](javascript:window.__pwned=1) and ![](https://evil.example/pixel.png) and <script>x</script>.\n')
+    text = markdown_text(
+        "See [click](javascript:window.__pwned=1) and ![](https://evil.example/pixel.png) and <script>x</script>.\n"
+    )
     assert text == "See click and  and <script>x</script>.\n"  # HTML stays text: the chat and reader escape it

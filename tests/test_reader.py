@@ -97,8 +97,22 @@ def test_old_scorer_still_available(engine):
 @pytest.mark.slow
 def test_cli_json_carries_the_answer_phrase(seed_index):
     proc = subprocess.run(
-        [sys.executable, "-m", "qa", "ask", "How many people can CECOT hold?", "--json", "--index", str(seed_index), "--docs", str(ROOT / "seeds")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "ask",
+            "How many people can CECOT hold?",
+            "--json",
+            "--index",
+            str(seed_index),
+            "--docs",
+            str(ROOT / "seeds"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     top = json.loads(proc.stdout)["quotes"][0]
@@ -113,10 +127,16 @@ def test_training_examples_from_squad_lines(tmp_path, monkeypatch):
     from train import data
 
     rows = [
-        {"title": "Alpha", "context": "Alpha was founded in 1901. It has a red flag. Its capital is Beta.",
-         "qas": [{"question": "When was Alpha founded?", "answers": [{"text": "1901", "start": 21}]}]},
-        {"title": "Alpha", "context": "The founders of Alpha were farmers. They grew wheat.",
-         "qas": [{"question": "What did the founders grow?", "answers": [{"text": "wheat", "start": 45}]}]},
+        {
+            "title": "Alpha",
+            "context": "Alpha was founded in 1901. It has a red flag. Its capital is Beta.",
+            "qas": [{"question": "When was Alpha founded?", "answers": [{"text": "1901", "start": 21}]}],
+        },
+        {
+            "title": "Alpha",
+            "context": "The founders of Alpha were farmers. They grew wheat.",
+            "qas": [{"question": "What did the founders grow?", "answers": [{"text": "wheat", "start": 45}]}],
+        },
     ]
     path = tmp_path / "t.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as fh:

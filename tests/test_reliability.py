@@ -19,27 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import ROOT, SEEDS
+from .conftest import ROOT, SEEDS, one_line_error, run_qa as qa
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
-
-
-def qa(*args: str, stdin: bytes | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, env=env or ENV, cwd=ROOT, timeout=timeout
-    )
-    proc.stdout = proc.stdout.decode("utf-8", "replace")
-    proc.stderr = proc.stderr.decode("utf-8", "replace")
-    return proc
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("skipped ")]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -136,13 +118,14 @@ TAMPERS = {
     "chunking-as-list": lambda f: _edit_manifest(f, _set("chunking", [800, 100])),
     "dimension-wrong": lambda f: _edit_manifest(f, lambda m: m["model"].__setitem__("dimension", 128)),
     "sentence-row-out-of-range": lambda f: _replace_array(
-        f, "sentences.npy", np.load(f / "sentences.npy") + np.array([0, 0, 0, 0, 0, 0, 10**6])),
-    "document-out-of-range": lambda f: _replace_array(
-        f, "chunks.npy", np.load(f / "chunks.npy") + np.array([7, 0, 0])),
+        f, "sentences.npy", np.load(f / "sentences.npy") + np.array([0, 0, 0, 0, 0, 0, 10**6])
+    ),
+    "document-out-of-range": lambda f: _replace_array(f, "chunks.npy", np.load(f / "chunks.npy") + np.array([7, 0, 0])),
     "one-dimensional-array": lambda f: _replace_array(f, "paragraphs.npy", np.load(f / "paragraphs.npy").ravel()),
     "float-array": lambda f: _replace_array(f, "chunks.npy", np.load(f / "chunks.npy").astype(np.float64)),
     "paragraph-reference-out-of-range": lambda f: _replace_array(
-        f, "sentences.npy", np.load(f / "sentences.npy") + np.array([0, 0, 0, 10**4, 0, 0, 0])),
+        f, "sentences.npy", np.load(f / "sentences.npy") + np.array([0, 0, 0, 10**4, 0, 0, 0])
+    ),
 }
 
 
@@ -158,7 +141,10 @@ def test_bm25_folder_from_another_index_is_refused(index_copy, tmp_path):
     other = tmp_path / "other"
     (other / "docs").mkdir(parents=True)
     shutil.copy(SEEDS / "000_6022e9d6bef41df7.txt", other / "docs")
-    assert qa("index", "--docs", str(other / "docs"), "--index", str(other / "index"), "--model", "hash-256").returncode == 0
+    assert (
+        qa("index", "--docs", str(other / "docs"), "--index", str(other / "index"), "--model", "hash-256").returncode
+        == 0
+    )
     shutil.rmtree(index_copy / "bm25-chunks")
     shutil.copytree(other / "index" / "bm25-chunks", index_copy / "bm25-chunks")
     sizes = {p.relative_to(index_copy).as_posix(): p.stat().st_size for p in (index_copy / "bm25-chunks").iterdir()}
@@ -219,16 +205,30 @@ def test_second_writer_waits_for_the_first_and_loses_nothing(tmp_path):
     docs, index = tmp_path / "docs", tmp_path / "index"
     shutil.copytree(SEEDS, docs)
     assert qa("index", "--docs", str(docs), "--index", str(index), "--model", "hash-256").returncode == 0
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(index)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env=ENV, cwd=ROOT, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(index)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=ENV,
+        cwd=ROOT,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         # --no-wait: one line, nothing written.
-        line = one_line_error(qa("index", "--docs", str(docs), "--index", str(index), "--model", "hash-256", "--no-wait"))
+        line = one_line_error(
+            qa("index", "--docs", str(docs), "--index", str(index), "--model", "hash-256", "--no-wait")
+        )
         assert "being written by another" in line and str(holder.pid) in line
         # By default the second writer waits, says so, and builds from the folder as it is then.
-        writer = subprocess.Popen([sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index),
-                                   "--model", "hash-256"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT, text=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index), "--model", "hash-256"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+            cwd=ROOT,
+            text=True,
+        )
         assert "waiting for another `qa index`" in writer.stderr.readline()
         _new_article(docs, 1)  # added while the first writer holds the folder
     finally:
@@ -263,13 +263,25 @@ def test_a_slow_writer_never_overwrites_a_later_one(tmp_path):
     shutil.copytree(SEEDS, docs)
     assert qa("index", "--docs", str(docs), "--index", str(index), "--model", "hash-256").returncode == 0
     _new_article(docs, 1)
-    a = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(docs), str(index), str(gate)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT, text=True)
+    a = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, str(docs), str(index), str(gate)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+        cwd=ROOT,
+        text=True,
+    )
     try:
         assert a.stdout.readline().strip() == "encoding"  # A has read the folder and is embedding
         _new_article(docs, 2)  # X
-        b = subprocess.Popen([sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index),
-                              "--model", "hash-256"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT, text=True)
+        b = subprocess.Popen(
+            [sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index), "--model", "hash-256"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+            cwd=ROOT,
+            text=True,
+        )
         first = b.stderr.readline()  # "waiting for …" with the lock; without it B just finishes (EOF)
     finally:
         gate.touch()
@@ -289,7 +301,19 @@ def test_concurrent_writers_lose_no_document(tmp_path):
     docs, index = tmp_path / "docs", tmp_path / "index"
     shutil.copytree(SEEDS, docs)
     expected = {p.stem for p in SEEDS.glob("*.txt")}
-    cmd = [sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index), "--model", "hash-256", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "qa",
+        "index",
+        "--docs",
+        str(docs),
+        "--index",
+        str(index),
+        "--model",
+        "hash-256",
+        "--quiet",
+    ]
     for n in range(10):
         _new_article(docs, n)
         first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
@@ -358,13 +382,18 @@ def test_running_app_notices_a_replaced_index(tmp_path):
             p.unlink()
         _new_article(docs, 7)
         changed = docs / "001_38b38ab778929121.txt"
-        changed.write_text("A short new opening sentence was put in front of this article.\n\n" + changed.read_text(encoding="utf-8"),
-                           encoding="utf-8")
+        changed.write_text(
+            "A short new opening sentence was put in front of this article.\n\n" + changed.read_text(encoding="utf-8"),
+            encoding="utf-8",
+        )
         assert qa("index", "--docs", str(docs), "--index", str(index), "--model", "hash-256").returncode == 0
         after = api.predict("What figure did officials confirm on Tuesday?", api_name="/chat")
         assert "index was rebuilt" in after, after[:300]
         assert "Article number 7" in after
-        texts = {json.loads(line)["doc_id"]: json.loads(line) for line in (index / "documents.jsonl").read_text(encoding="utf-8").splitlines()}
+        texts = {
+            json.loads(line)["doc_id"]: json.loads(line)
+            for line in (index / "documents.jsonl").read_text(encoding="utf-8").splitlines()
+        }
         assert removed not in texts
         quotes = _re.findall(r"^\[(\d+)\] “(.*)”$", after, _re.M)
         spans = _re.findall(r"^- \[(\d+)\] \*(.*?)\*.*characters (\d+)–(\d+)$", after, _re.M)
@@ -372,7 +401,7 @@ def test_running_app_notices_a_replaced_index(tmp_path):
         by_title = {d["title"]: d["text"] for d in texts.values()}
         for (n, quote), (m, title, start, end) in zip(quotes, spans):
             text = by_title[title.replace("\\", "")]
-            cited = " ".join(text[int(start):int(end)].split())
+            cited = " ".join(text[int(start) : int(end)].split())
             assert cited and cited[:30] in quote.replace("\\", ""), (quote[:80], cited[:80])
         again = api.predict("What figure did officials confirm on Tuesday?", api_name="/chat")
         assert "rebuilt" not in again
@@ -389,7 +418,9 @@ def _article_text(size: int, one_paragraph: bool) -> str:
     all run together on one line (the shape that made sentence splitting quadratic)."""
     import random
 
-    paras = [p for f in sorted(SEEDS.glob("*.txt")) for p in f.read_text(encoding="utf-8").split("\n\n") if len(p) > 200]
+    paras = [
+        p for f in sorted(SEEDS.glob("*.txt")) for p in f.read_text(encoding="utf-8").split("\n\n") if len(p) > 200
+    ]
     rng, out, n = random.Random(0), [], 0
     while n < size:
         p = " ".join(rng.choice(paras).split())
@@ -441,7 +472,9 @@ def test_documents_over_the_size_limit_are_skipped_with_a_message(tmp_path):
     # The skip is remembered: the folder is not "out of date" because of it.
     proc = qa("ask", "Who is Bukele?", "--docs", str(docs), "--index", str(tmp_path / "index"), env=env)
     assert proc.returncode == 0, proc.stderr
-    line = one_line_error(qa("index", "--docs", str(docs), "--index", str(tmp_path / "x"), env=dict(ENV, QA_MAX_DOCUMENT_MB="zero")))
+    line = one_line_error(
+        qa("index", "--docs", str(docs), "--index", str(tmp_path / "x"), env=dict(ENV, QA_MAX_DOCUMENT_MB="zero"))
+    )
     assert "QA_MAX_DOCUMENT_MB" in line
 
 
@@ -457,8 +490,17 @@ def test_five_megabyte_single_paragraph_indexes_in_linear_time(tmp_path):
         docs.mkdir(parents=True)
         (docs / "big.txt").write_text(_article_text(5_000_000, shape == "one-line"), encoding="utf-8")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = qa("index", "--docs", str(docs), "--index", str(tmp_path / shape / "index"), "--model", "hash-256", "--quiet",
-                  timeout=900)
+        proc = qa(
+            "index",
+            "--docs",
+            str(docs),
+            "--index",
+            str(tmp_path / shape / "index"),
+            "--model",
+            "hash-256",
+            "--quiet",
+            timeout=900,
+        )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         assert proc.returncode == 0, proc.stderr
         seconds[shape] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -469,7 +511,7 @@ def test_five_megabyte_single_paragraph_indexes_in_linear_time(tmp_path):
 # ---------------------------------------------------------------- a full disk
 
 
-FULL_DISK = r'''
+FULL_DISK = r"""
 set -u
 mount -t tmpfs -o size=2m tmpfs "$DISK" || exit 97
 "$PY" -m qa index --docs "$DOCS" --index "$DISK/index" --model hash-256 --quiet > /dev/null || exit 98
@@ -483,7 +525,7 @@ echo $? > "$OUT/rc.txt"
 rm "$DOCS/new_009.txt"
 "$PY" -m qa ask "Who is Bukele?" --index "$DISK/index" --json > "$OUT/ask.json" 2>&1
 ls -a "$DISK" > "$OUT/ls.txt"
-'''
+"""
 
 
 @pytest.mark.slow
@@ -498,7 +540,9 @@ def test_full_disk_during_index_is_one_line_and_keeps_the_previous_index(tmp_pat
     disk.mkdir()
     out.mkdir()
     env = dict(ENV, DISK=str(disk), DOCS=str(docs), OUT=str(out), PY=sys.executable)
-    proc = subprocess.run(["unshare", "-m", "sh", "-c", FULL_DISK], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", FULL_DISK], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode not in (97, 98), proc.stderr
     err = (out / "err.txt").read_text()
     assert (out / "rc.txt").read_text().strip() == "1"
@@ -531,7 +575,9 @@ def test_full_disk_in_process(tmp_path, monkeypatch):
     import faiss
 
     monkeypatch.setattr(faiss, "write_index", no_space)
-    with pytest.raises(IndexProblem, match=r"sentences.faiss: No space left on device\); the previous index is unchanged"):
+    with pytest.raises(
+        IndexProblem, match=r"sentences.faiss: No space left on device\); the previous index is unchanged"
+    ):
         save(built, settings.index)
     monkeypatch.undo()
     assert (settings.index / "manifest.json").read_text() == before and load(settings.index)

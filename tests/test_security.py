@@ -36,17 +36,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SEEDS
+from .conftest import ROOT, SEEDS, run_qa as qa
 
 CECOT = "How many people can CECOT hold?"
 TELEMETRY_DIR = Path("Microsoft") / "DeveloperTools"
-
-
-def qa(*args: str, env: dict | None = None, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True,
-        env=env or dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT, timeout=timeout,
-    )
 
 
 # ---------------------------------------------------------------- 1. the documents folder is a boundary
@@ -92,7 +85,9 @@ def test_symlinks_out_of_the_documents_folder_are_not_followed(linked_folder, tm
     assert "skipped elsewhere: a symbolic link to a folder outside" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert qa("show", "passwd", "--index", str(index)).returncode == 2
-    answer = qa("ask", "What is the vault combination and password?", "--index", str(index), "--docs", str(docs), "--json")
+    answer = qa(
+        "ask", "What is the vault combination and password?", "--index", str(index), "--docs", str(docs), "--json"
+    )
     assert answer.returncode == 0, answer.stderr
     assert "swordfish" not in answer.stdout and "root:x" not in answer.stdout
     listing = json.loads(qa("docs", "--index", str(index), "--json").stdout)
@@ -167,7 +162,7 @@ def _unshare_ok() -> bool:
 # A Python-level guard for machines without strace: any non-loopback connect or name lookup
 # fails the process (and is written to QA_NET_LOG).
 GUARD = textwrap.dedent(
-    '''
+    """
     import os, socket
     _log = os.environ["QA_NET_LOG"]
     def _ok(host):
@@ -186,7 +181,7 @@ GUARD = textwrap.dedent(
             _refuse("getaddrinfo %r" % (host,))
         return _getaddrinfo(host, *a, **k)
     socket.socket.connect, socket.getaddrinfo = connect, getaddrinfo
-    '''
+    """
 )
 
 
@@ -195,8 +190,20 @@ def watched(cmd: list[str], tmp: Path, env: dict, isolate: bool = True) -> tuple
     log is its trace; else a sitecustomize guard's log.  ``isolate``: also no network at all
     (``unshare -n``, loopback up) where permitted."""
     log = tmp / "net.log"
+    # --seccomp-bpf: the traced programs stop only at the traced calls (Ray's many threads
+    # would otherwise stop at every system call).
     if STRACE:
-        wrapped = [STRACE, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(log), *cmd]
+        wrapped = [
+            STRACE,
+            "-f",
+            "-qq",
+            "--seccomp-bpf",
+            "-e",
+            "trace=connect,sendto,sendmsg,sendmmsg",
+            "-o",
+            str(log),
+            *cmd,
+        ]
     else:
         guard = tmp / "guard"
         guard.mkdir(exist_ok=True)
@@ -235,9 +242,13 @@ def test_onnxruntime_alone_starts_its_telemetry(tmp_path):
     creates its telemetry queue as its library loads)."""
     home = tmp_path / "home"
     env = clean_env(home)
-    proc = subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import onnxruntime"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
-    assert telemetry_files(home), "onnxruntime no longer starts telemetry at import: update this test and qa/__init__.py"
+    assert telemetry_files(home), (
+        "onnxruntime no longer starts telemetry at import: update this test and qa/__init__.py"
+    )
 
 
 def test_every_qa_module_imports_without_telemetry(tmp_path):
@@ -246,14 +257,66 @@ def test_every_qa_module_imports_without_telemetry(tmp_path):
     home = tmp_path / "home"
     modules = sorted(p.stem for p in (ROOT / "qa").glob("*.py") if p.stem not in ("__main__",))
     code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module('qa.' + m if m != '__init__' else 'qa')\nimport onnxruntime"
-    proc = subprocess.run([sys.executable, "-c", code, *modules], env=clean_env(home), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *modules], env=clean_env(home), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert telemetry_files(home) == []
     # Each module alone, then onnxruntime: the switch is set by the package, not by one module.
     for module in ("embedding", "cli", "web", "pipeline"):
-        proc = subprocess.run([sys.executable, "-c", f"import qa.{module}, onnxruntime"], env=clean_env(home), capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", f"import qa.{module}, onnxruntime"],
+            env=clean_env(home),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         assert telemetry_files(home) == [], module
+
+
+def test_watcher_sees_a_cloud_metadata_probe(tmp_path):
+    """The control for the Ray check below: Ray's own cloud probe (what its dashboard runs
+    when ~/ray_bootstrap_config.yaml is missing) is seen by the watcher."""
+    pytest.importorskip("ray")  # the [ray] extra: installed by `make dev`, so this runs in CI
+    env = clean_env(tmp_path / "home")
+    code = "from ray._common.usage.usage_lib import get_cloud_from_metadata_requests as probe; print(probe())"
+    cmd, log = watched([sys.executable, "-c", code], tmp_path, env)
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "unknown", proc.stderr
+    assert network_use(log), "the watcher no longer sees Ray's metadata probe"
+
+
+@pytest.mark.slow
+def test_ray_index_build_uses_no_network(tmp_path):
+    """``qa index --engine ray`` starts a private Ray whose dashboard process probed
+    169.254.169.254 and metadata.google.internal (usage stats disabled or not); now it
+    builds with no connection leaving the machine."""
+    pytest.importorskip("ray")
+    env = clean_env(tmp_path / "home")
+    env.update(RAY_USAGE_STATS_ENABLED="0")  # as the README's commands set it: the probe ran regardless
+    cmd, log = watched(
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "index",
+            "--docs",
+            str(SEEDS),
+            "--index",
+            str(tmp_path / "index"),
+            "--engine",
+            "ray",
+            "--quiet",
+        ],
+        tmp_path,
+        env,
+    )
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "index" / "manifest.json").is_file()
+    assert network_use(log) == []
+    assert not (tmp_path / "home" / "ray_bootstrap_config.yaml").exists()  # the user's HOME is left alone
 
 
 @pytest.mark.slow
@@ -269,16 +332,17 @@ def test_cli_index_and_ask_use_no_network(tmp_path, seed_index):
     # index: an update of the copied index after one document changed (loads the model, exports ONNX).
     with open(docs / "001_38b38ab778929121.txt", "a", encoding="utf-8") as f:
         f.write("\nA new closing paragraph was added to this article for the test.\n")
-    cmd, log = watched([sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(tmp_path / "index"), "--quiet"], tmp_path, env)
+    cmd, log = watched(
+        [sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(tmp_path / "index"), "--quiet"],
+        tmp_path,
+        env,
+    )
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert network_use(log) == []
     log.unlink(missing_ok=True)
     # ask in batch mode, slowly: questions keep arriving for ~12 s after the model is loaded.
-    feeder = (
-        "import sys, time\n"
-        f"for i in range(7):\n    print({CECOT!r}, flush=True); time.sleep(2)\n"
-    )
+    feeder = f"import sys, time\nfor i in range(7):\n    print({CECOT!r}, flush=True); time.sleep(2)\n"
     script = f"{sys.executable} -c {shlex_quote(feeder)} | {sys.executable} -m qa ask --json --index {shlex_quote(str(tmp_path / 'index'))}"
     cmd, log = watched(["sh", "-c", script], tmp_path, env)
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -333,8 +397,14 @@ def test_uploads_are_refused(hash_app, tmp_path):
     gradio_tmp = Path(hash_app.log_path).parent / "gradio-tmp"
     boundary = "qa-test-boundary"
     payload = os.urandom(2_000_000)
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.bin\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + payload + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="x.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + payload
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     for route in ("gradio_api/upload", "gradio_api/upload/", "gradio_api/upload?upload_id=1", "upload"):
         status, reply = _post(hash_app.url + route, body, f"multipart/form-data; boundary={boundary}")
         assert status in (403, 404, 405), (route, status, reply[:200])
@@ -355,7 +425,7 @@ def test_missing_or_extra_parameters_are_a_clear_400(hash_app):
         ("run/chat", {"data": ["a", "b"]}, "gives 2 value(s)"),
         ("run/chat", {"data": []}, "gives 0 value(s)"),
         ("call/chat", {"data": ["a", "b", "c"]}, "gives 3 value(s)"),
-        ("run/chat", {"question": "x"}, "needs \"data\""),
+        ("run/chat", {"question": "x"}, 'needs "data"'),
         ("run/nope", {"data": ["x"]}, "no API endpoint named 'nope'"),
         ("queue/join", {"fn_index": 5000, "data": [], "session_hash": "x"}, "names no event"),
     ]
@@ -387,11 +457,17 @@ def test_big_requests_are_refused_early_with_bounded_memory(hash_app):
         assert status == 413 and b"request too large" in reply
     after = _rss_kb(hash_app.proc.pid)
     growth_mb = (after - before) / 1024
-    print(f"RSS before {before / 1024:.1f} MB, after 200 refused 1 MB requests {after / 1024:.1f} MB (+{growth_mb:.1f} MB)")
+    print(
+        f"RSS before {before / 1024:.1f} MB, after 200 refused 1 MB requests {after / 1024:.1f} MB (+{growth_mb:.1f} MB)"
+    )
     assert growth_mb <= 50
     # Streamed without a length (chunked) it is refused too, while it streams.
-    request = urllib.request.Request(url, data=iter([big[i:i + 65536] for i in range(0, len(big), 65536)]), method="POST",
-                                     headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    request = urllib.request.Request(
+        url,
+        data=iter([big[i : i + 65536] for i in range(0, len(big), 65536)]),
+        method="POST",
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as r:
             status = r.status
@@ -447,7 +523,9 @@ def test_binary_html_is_skipped_and_does_not_hide_a_same_named_file(tmp_path):
     documents, skipped = scan(docs)
     assert [(d.doc_id, d.format) for d in documents] == [("story", "text")]
     assert {s.path: s.reason for s in skipped} == {
-        "story.html": "not an HTML page (binary data)", "noise.htm": "not an HTML page (binary data)"}
+        "story.html": "not an HTML page (binary data)",
+        "noise.htm": "not an HTML page (binary data)",
+    }
 
 
 def test_rtl_override_in_a_title_is_removed(tmp_path):
@@ -456,8 +534,11 @@ def test_rtl_override_in_a_title_is_removed(tmp_path):
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "a.md").write_text("---\ntitle: \"Safe \u202eelbisiv\u202c title\u200b\"\noutlet: \"\u2067News\u2069\"\n---\n"
-                               "A sentence of the article that says something useful.\n", encoding="utf-8")
+    (docs / "a.md").write_text(
+        '---\ntitle: "Safe \u202eelbisiv\u202c title\u200b"\noutlet: "\u2067News\u2069"\n---\n'
+        "A sentence of the article that says something useful.\n",
+        encoding="utf-8",
+    )
     (doc,), _ = scan(docs)
     assert doc.title == "Safe elbisiv title" and doc.outlet == "News"
     from qa.data import Quote
@@ -496,8 +577,23 @@ def test_app_serves_without_any_outbound_connection(tmp_path, seed_index):
     env.update(GRADIO_TEMP_DIR=str(tmp_path / "gradio-tmp"), PYTHONUNBUFFERED="1")
     shutil.copytree(seed_index, tmp_path / "index")
     port = free_port()
-    cmd, trace = watched([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port),
-                          "--index", str(tmp_path / "index"), "--docs", str(SEEDS)], tmp_path, env, isolate=False)
+    cmd, trace = watched(
+        [
+            sys.executable,
+            str(ROOT / "app.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--index",
+            str(tmp_path / "index"),
+            "--docs",
+            str(SEEDS),
+        ],
+        tmp_path,
+        env,
+        isolate=False,
+    )
     log = open(tmp_path / "app.log", "wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"

@@ -99,13 +99,31 @@ class Example:
     group: int  # the question it belongs to
 
 
-def reader_examples(articles: dict[str, list[dict]], questions: int, seed: int = 13) -> list[Example]:
-    """For ``questions`` sampled questions: the answer sentence (positive), another
-    sentence of its paragraph, and the sentence of another paragraph of the same article
-    that shares most words with the question (near-topic negatives)."""
+def reader_examples(
+    articles: dict[str, list[dict]],
+    questions: int,
+    seed: int = 13,
+    paragraph_negatives: int = 1,
+    hard_negatives: int = 1,
+) -> list[Example]:
+    """Training pairs for ``questions`` sampled questions (see :func:`examples_from`)."""
+    per_article = {t: paragraphs(articles[t]) for t in sorted(articles)}
+    return examples_from(per_article, questions, seed, paragraph_negatives, hard_negatives)
+
+
+def examples_from(
+    per_article: dict[str, list[Paragraph]],
+    questions: int,
+    seed: int = 13,
+    paragraph_negatives: int = 1,
+    hard_negatives: int = 1,
+) -> list[Example]:
+    """For ``questions`` sampled questions: the answer sentence (positive), up to
+    ``paragraph_negatives`` other sentences of its paragraph, and the ``hard_negatives``
+    sentences of other paragraphs of the same article that share most words with the
+    question (near-topic negatives).  Pairs of one question share a ``group``."""
     rng = random.Random(seed)
-    titles = sorted(articles)
-    per_article = {t: paragraphs(articles[t]) for t in titles}
+    titles = sorted(per_article)
     words = {
         t: [[(p.context[a:b], content_words(p.context[a:b])) for a, b in p.sentences] for p in per_article[t]]
         for t in titles
@@ -131,21 +149,20 @@ def reader_examples(articles: dict[str, list[dict]], questions: int, seed: int =
         sent = p.context[s0:s1]
         out.append(Example(q["question"], sent, 1, (start - s0, end - s0), group))
         others = [i for i in range(len(p.sentences)) if i != si]
-        oi = rng.choice(others)
-        out.append(Example(q["question"], p.context[slice(*p.sentences[oi])], 0, None, group))
-        # Near-topic: the best-overlapping sentence elsewhere in the article.
+        for oi in rng.sample(others, min(paragraph_negatives, len(others))):
+            out.append(Example(q["question"], p.context[slice(*p.sentences[oi])], 0, None, group))
+        # Near-topic: the best-overlapping sentences elsewhere in the article.
         qwords = content_words(q["question"])
-        best, best_score = None, -1.0
+        scored = []
         for pj, other in enumerate(words[title]):
             if pj == pi:
                 continue
             for text, sw in other:
-                score = len(qwords & sw) + rng.random() * 0.5
-                if score <= best_score or ans["text"].lower() in text.lower():
+                if ans["text"].lower() in text.lower():
                     continue  # (an answer-holding sentence may answer too: not a safe negative)
-                if score > best_score:
-                    best, best_score = text, score
-        if best is not None:
-            out.append(Example(q["question"], best, 0, None, group))
+                scored.append((len(qwords & sw) + rng.random() * 0.5, text))
+        scored.sort(key=lambda x: -x[0])
+        for _, text in scored[:hard_negatives]:
+            out.append(Example(q["question"], text, 0, None, group))
         group += 1
     return out

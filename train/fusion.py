@@ -60,8 +60,14 @@ def write_corpus(articles: dict[str, list[dict]], folder: Path) -> list[dict]:
         for row in articles[title]:
             context = row["context"].replace("\n", " ").strip()
             for qa in row["qas"]:
-                questions.append({"question": qa["question"], "answers": [a["text"] for a in qa["answers"]], "doc_id": doc_id,
-                                  "para": (offset, offset + len(context))})
+                questions.append(
+                    {
+                        "question": qa["question"],
+                        "answers": [a["text"] for a in qa["answers"]],
+                        "doc_id": doc_id,
+                        "para": (offset, offset + len(context)),
+                    }
+                )
             parts.append(context)
             offset += len(context) + 2
         text = "\n\n".join(parts) + "\n"
@@ -96,7 +102,9 @@ def runs(engine, questions: list[dict]) -> list[dict]:
         answerable_elsewhere = any(f" {normalize_answer(x)} " in f" {rest} " for x in q["answers"])
         out.append({"q": q, "cand": cand, "feats": feats, "answerable": True})
         if not answerable_elsewhere and (~gold).sum() > 2:
-            out.append({"q": q, "cand": cand[~gold], "feats": {k: v[~gold] for k, v in feats.items()}, "answerable": False})
+            out.append(
+                {"q": q, "cand": cand[~gold], "feats": {k: v[~gold] for k, v in feats.items()}, "answerable": False}
+            )
     return out
 
 
@@ -104,16 +112,23 @@ def unit_labels(engine, run: dict, firsts, lasts) -> np.ndarray:
     table, cand = engine.index.sentences, run["cand"]
     if not run["answerable"]:
         return np.zeros(len(firsts), bool)
-    return np.array([
-        contains_answer(engine.index.documents[int(table[cand[f], 0])].text[int(table[cand[f], 1]) : int(table[cand[la], 2])], run["q"]["answers"])
-        for f, la in zip(firsts, lasts)
-    ])
+    return np.array(
+        [
+            contains_answer(
+                engine.index.documents[int(table[cand[f], 0])].text[int(table[cand[f], 1]) : int(table[cand[la], 2])],
+                run["q"]["answers"],
+            )
+            for f, la in zip(firsts, lasts)
+        ]
+    )
 
 
 # ---------------------------------------------------------------- fitting
 
 
-def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1e-3, steps: int = 600, lr: float = 0.05, seed: int = 0) -> np.ndarray:
+def fit_listwise(
+    groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1e-3, steps: int = 600, lr: float = 0.05, seed: int = 0
+) -> np.ndarray:
     """Weights maximising, per question, the softmax probability mass of its answer-bearing
     units (Adam, full batch)."""
     data = [(X, y) for X, y in groups if y.any() and not y.all()]
@@ -141,7 +156,9 @@ def fit_listwise(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1e-3, 
     return w / scale
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000, lr: float = 0.05) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    X: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000, lr: float = 0.05
+) -> tuple[np.ndarray, float]:
     """Logistic regression (Adam, full batch) on standardised features; weights returned
     in the features' own scale."""
     mu, sd = X.mean(0), X.std(0) + 1e-6
@@ -173,9 +190,13 @@ def read_all(engine, rs: list[dict]) -> None:
         units = engine.read_units(r["q"]["question"], r["cand"], r["feats"])
         r["units"] = units
         r["y_top"] = unit_labels(engine, r, units["firsts"][units["top"]], units["lasts"][units["top"]])
-        r["len_top"] = np.array([
-            engine.index.sentences[r["cand"][units["lasts"][u]], 2] - engine.index.sentences[r["cand"][units["firsts"][u]], 1] for u in units["top"]
-        ])
+        r["len_top"] = np.array(
+            [
+                engine.index.sentences[r["cand"][units["lasts"][u]], 2]
+                - engine.index.sentences[r["cand"][units["firsts"][u]], 1]
+                for u in units["top"]
+            ]
+        )
 
 
 def choose_length_penalty(rs: list[dict], w: np.ndarray, max_median: int) -> tuple[np.ndarray, dict]:
@@ -265,7 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--reader", type=Path, default=READER_DIR)
     ap.add_argument("--out", type=Path, default=READER_SCORER_FILE)
-    ap.add_argument("--calibrate-only", action="store_true", help="only choose the threshold again for the stored answer stage")
+    ap.add_argument(
+        "--calibrate-only", action="store_true", help="only choose the threshold again for the stored answer stage"
+    )
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     if args.calibrate_only:
@@ -274,12 +297,17 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(args.seed)
     reader = Reader(args.reader, threads=os.cpu_count() or 1)
     linear = Scorer()
-    scorer = ReaderScorer(pre_weights=dict(linear.weights), weights={}, answerability={}, depth=args.depth, source="training")
+    scorer = ReaderScorer(
+        pre_weights=dict(linear.weights), weights={}, answerability={}, depth=args.depth, source="training"
+    )
 
     engine, questions = engine_for("fusion", load_articles(split="fusion"), reader, scorer)
     rng.shuffle(questions)
     rs = runs(engine, questions[: args.questions])
-    print(f"{len(rs)} runs ({sum(not r['answerable'] for r in rs)} unanswerable) in {time.time() - started:.0f} s", flush=True)
+    print(
+        f"{len(rs)} runs ({sum(not r['answerable'] for r in rs)} unanswerable) in {time.time() - started:.0f} s",
+        flush=True,
+    )
 
     # 1. Pre-ranking over every unit, answerable runs only.
     groups = []
@@ -288,8 +316,13 @@ def main(argv: list[str] | None = None) -> None:
             U, firsts, lasts = engine.units(r["cand"], r["feats"], scorer.max_pair_chars)
             groups.append((U, unit_labels(engine, r, firsts, lasts)))
     pre = fit_listwise(groups, seed=args.seed)
-    scorer = ReaderScorer(pre_weights=dict(zip(UNIT_FEATURES, np.round(pre, 5).tolist())), weights={}, answerability={},
-                          depth=args.depth, source="training")
+    scorer = ReaderScorer(
+        pre_weights=dict(zip(UNIT_FEATURES, np.round(pre, 5).tolist())),
+        weights={},
+        answerability={},
+        depth=args.depth,
+        source="training",
+    )
     engine.reader_scorer = scorer
     recall = np.mean([g[1][np.argsort(-(g[0] @ pre), kind="stable")[: args.depth]].any() for g in groups])
     print(f"pre-ranking fitted: answer within the top {args.depth} units for {recall:.4f}", flush=True)
@@ -307,7 +340,9 @@ def main(argv: list[str] | None = None) -> None:
         r["y_top"], r["len_top"] = r["y_top"][:depth], r["len_top"][:depth]
 
     # 3. Answerability: answerable runs against gold-removed ones.
-    scorer = ReaderScorer(scorer.pre_weights, dict(zip(READER_FEATURES, np.round(w, 5).tolist())), {}, depth=depth, source="training")
+    scorer = ReaderScorer(
+        scorer.pre_weights, dict(zip(READER_FEATURES, np.round(w, 5).tolist())), {}, depth=depth, source="training"
+    )
     engine.reader_scorer = scorer
     A, y = [], []
     for r in rs:
@@ -326,10 +361,16 @@ def main(argv: list[str] | None = None) -> None:
     # 4. Threshold from the seeds' calibration sets.
     seeds, _ = ensure_index(Settings())
     seeds.reader = reader
-    threshold, calibration = calibrate(seeds, scorer, [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"], args.coverage)
+    threshold, calibration = calibrate(
+        seeds, scorer, [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"], args.coverage
+    )
     print(f"threshold {threshold:.4f}: {calibration}", flush=True)
     final = ReaderScorer(
-        scorer.pre_weights, scorer.weights, answerability, min_confidence=round(threshold, 5), depth=depth,
+        scorer.pre_weights,
+        scorer.weights,
+        answerability,
+        min_confidence=round(threshold, 5),
+        depth=depth,
         source="train/fusion.py on SQuAD v1.1 train ('fusion' split); threshold from eval/seeds-dev.jsonl + eval/seeds-oos-dev.jsonl",
     )
 
@@ -341,13 +382,25 @@ def main(argv: list[str] | None = None) -> None:
     qa_file = WORK / "heldout-qa.jsonl"
     with open(qa_file, "w", encoding="utf-8") as fh:
         for i, q in enumerate(held_q):
-            fh.write(json.dumps({"id": f"h{i}", "question": q["question"], "answers": q["answers"], "doc_ids": [q["doc_id"]],
-                                 "spans": [[q["doc_id"], *q["para"]]]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"h{i}",
+                        "question": q["question"],
+                        "answers": q["answers"],
+                        "doc_ids": [q["doc_id"]],
+                        "spans": [[q["doc_id"], *q["para"]]],
+                    }
+                )
+                + "\n"
+            )
     items = load_qa(qa_file)
     figures = {"heldout": {"articles": len(held.index.documents)}}
     for mode in ("hybrid", "hybrid-linear"):
         m = score(items, predict(held, items, mode))
-        figures["heldout"][mode] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items() if not isinstance(v, list)}
+        figures["heldout"][mode] = {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items() if not isinstance(v, list)
+        }
         print(mode, figures["heldout"][mode], flush=True)
     hr = runs(held, held_q[:600])
     conf = {True: [], False: []}
@@ -358,7 +411,9 @@ def main(argv: list[str] | None = None) -> None:
         conf[r["answerable"]].append(final.confidence(held.answerability_features(units, fs, int(np.argmax(fs)))))
     pos, neg = np.array(conf[True]), np.array(conf[False])
     figures["heldout"]["answerability"] = {
-        "answerable": len(pos), "gold_removed": len(neg), "auc": round(auc(pos, neg), 4),
+        "answerable": len(pos),
+        "gold_removed": len(neg),
+        "auc": round(auc(pos, neg), 4),
         "coverage_at_threshold": round(float((pos >= threshold).mean()), 4),
         "abstention_at_threshold": round(float((neg < threshold).mean()), 4),
     }

@@ -1,0 +1,157 @@
+"""Try reader training settings side by side on a GPU (one process per setting), scored on
+the held-out articles — how `train/reader.py`'s defaults were chosen.
+
+    python train/sweep.py bundle             # here: write .gpu/ (pre-split paragraphs, base model in fp16)
+    python train/sweep.py run [NAME ...]     # on the GPU machine, from the repository root
+
+The bundle holds what the GPU machine lacks (pysbd, the bundled model): the ``reader`` and
+``heldout`` splits already cut into sentences, and the first 3 layers of all-MiniLM-L6-v2.
+Each setting trains with `train/reader.py`'s own code (``--device cuda``) and is scored with
+its held-out figures (torch fp32; the shipped model is int8 ONNX trained on the CPU).
+Results: one JSON per setting under $OUT (or /tmp/out).  squad-dev is never read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BUNDLE = ROOT / ".gpu"
+BASE = Path("/tmp/sweep-base")
+LAYERS = 3
+
+# name: (questions, paragraph negatives, hard negatives, listwise weight, epochs, lr[, frozen word pieces])
+SETTINGS = {
+    "A-base": (30000, 1, 1, 0.0, 1.0, 1e-4),
+    "B-lw": (30000, 1, 1, 1.0, 1.0, 1e-4),
+    "C-lw-p4h2": (20000, 4, 2, 1.0, 1.0, 1e-4),
+    "D-all-lw": (90000, 1, 1, 1.0, 1.0, 1e-4),
+    "E-lw-p4h2-30k": (30000, 4, 2, 1.0, 1.0, 1e-4),
+    "F-base-lr2": (30000, 1, 1, 0.0, 1.0, 2e-4),
+    "G-lw-p4h2-14k": (14000, 4, 2, 1.0, 1.0, 1e-4),
+    "H-all-p4h2": (90000, 4, 2, 1.0, 1.0, 1e-4),
+    "I-all-p2h1-lr2": (90000, 2, 1, 1.0, 1.0, 2e-4),
+    "J-lw-p4h2-30k-lr2": (30000, 4, 2, 1.0, 1.0, 2e-4),
+    "M1-45k-lw-lr2": (45000, 1, 1, 1.0, 1.0, 2e-4),
+    "M2-45k-lw-lr2-frozen": (45000, 1, 1, 1.0, 1.0, 2e-4, True),
+}
+
+
+def bundle() -> None:
+    from safetensors.torch import load_file, save_file
+
+    from train.data import load_articles, paragraphs
+    from train.reader import base_model_dir
+
+    BUNDLE.mkdir(exist_ok=True)
+    out = {}
+    for split in ("reader", "heldout"):
+        arts = load_articles(split=split)
+        out[split] = {t: [[p.context, p.sentences, p.qas] for p in paragraphs(rows)] for t, rows in arts.items()}
+    with gzip.open(BUNDLE / "data.json.gz", "wt", encoding="utf-8") as fh:
+        json.dump(out, fh)
+    base, dst = base_model_dir(), BUNDLE / "base"
+    dst.mkdir(exist_ok=True)
+    weights = load_file(str(base / "model.safetensors"))
+    # fp16 and the first LAYERS layers only: the bundle must travel in 64 MiB.
+    keep = {
+        k: (v.half() if v.is_floating_point() else v)
+        for k, v in weights.items()
+        if not any(f"layer.{i}." in k for i in range(LAYERS, 12))
+    }
+    save_file(keep, str(dst / "model.safetensors"))
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copyfile(base / f, dst / f)
+    print(f"wrote {BUNDLE}/ (add '/.gpu/' to .git/info/exclude; carry it to the GPU machine)")
+
+
+def _paragraphs():
+    from train.data import Paragraph
+
+    with gzip.open(BUNDLE / "data.json.gz", "rt", encoding="utf-8") as fh:
+        raw = json.load(fh)
+    return {
+        split: {
+            t: [Paragraph(t, c, tuple(tuple(x) for x in s), tuple(q)) for c, s, q in rows] for t, rows in arts.items()
+        }
+        for split, arts in raw.items()
+    }
+
+
+def run_one(name: str, out: Path, device: str, limit: int) -> None:
+    os.environ.setdefault("QA_READER_BASE", str(BASE))
+    # qa.evaluation (for SQuAD's EM/F1) imports the engine, whose libraries the GPU machine lacks.
+    sys.modules.setdefault("qa.answer", types.SimpleNamespace(Engine=object))
+    import numpy as np
+    import torch
+
+    from qa.reader import Reader
+    from train import reader as R
+    from train.data import examples_from
+
+    torch.set_num_threads(1)
+    questions, pn, hn, lw, epochs, lr, *frozen = SETTINGS[name]
+    data = _paragraphs()
+    examples = examples_from(data["reader"], questions, 13, pn, hn)
+    t0 = time.time()
+    model = R.train(examples, LAYERS, epochs, 32, lr, 13, lw, device, log_every=10**9, freeze_embeddings=bool(frozen))
+    took = time.time() - t0
+    model = model.to(device)
+    tok = R.tokenizer()
+
+    def score(question, sents):
+        enc = tok.encode_batch([(question, s) for s in sents])
+        width = max(len(e.ids) for e in enc)
+        arrays = [np.zeros((len(enc), width), np.int64) for _ in range(3)]
+        for i, e in enumerate(enc):
+            n = len(e.ids)
+            arrays[0][i, :n], arrays[1][i, :n], arrays[2][i, :n] = e.ids, e.attention_mask, e.type_ids
+        with torch.no_grad():
+            rel, st, en = (x.float().cpu().numpy() for x in model(*(torch.from_numpy(a).to(device) for a in arrays)))
+        rs = [Reader._phrase(None, e, s, float(rel[i]), st[i], en[i]) for i, (e, s) in enumerate(zip(enc, sents))]
+        return rel, [s[r.phrase[0] : r.phrase[1]] if r.phrase else "" for s, r in zip(sents, rs)]
+
+    held = R.heldout_figures(score, data["heldout"], limit=limit)
+    result = {"name": name, "setting": SETTINGS[name], "pairs": len(examples), "gpu_train_s": round(took, 1), **held}
+    (out / f"{name}.json").write_text(json.dumps(result), encoding="utf-8")
+    print(json.dumps(result), flush=True)
+
+
+def run(names: list[str]) -> None:
+    from safetensors.torch import load_file, save_file
+
+    BASE.mkdir(exist_ok=True)
+    weights = load_file(str(BUNDLE / "base" / "model.safetensors"))
+    save_file(
+        {k: (v.float() if v.is_floating_point() else v) for k, v in weights.items()}, str(BASE / "model.safetensors")
+    )
+    for f in (BUNDLE / "base").iterdir():
+        if f.name != "model.safetensors":
+            shutil.copyfile(f, BASE / f.name)
+    out = Path(os.environ.get("OUT", "/tmp/out"))
+    out.mkdir(parents=True, exist_ok=True)
+    device = os.environ.get("SWEEP_DEVICE", "cuda")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=run_one, args=(n, out, device, 2000)) for n in names or list(SETTINGS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["bundle"]:
+        bundle()
+    elif sys.argv[1:2] == ["run"]:
+        run(sys.argv[2:])
+    else:
+        sys.exit(__doc__)
