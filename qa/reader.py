@@ -79,10 +79,13 @@ class Reader:
                 None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             )
             for j, i in enumerate(rows):
-                out[i] = self._phrase(enc[i], sentences[i], float(rel[j]), starts[j], ends[j])
+                out[i] = self.reading_of(enc[i], sentences[i], float(rel[j]), starts[j], ends[j])
         return out
 
-    def _phrase(self, e, sentence: str, rel: float, starts: np.ndarray, ends: np.ndarray) -> Reading:
+    @staticmethod
+    def reading_of(e, sentence: str, rel: float, starts: np.ndarray, ends: np.ndarray) -> Reading:
+        """The :class:`Reading` of one encoded (question, sentence) pair from the model's
+        outputs (also for a torch copy of the model: train/sweep.py)."""
         ctx = np.array([t for t, s in enumerate(e.sequence_ids) if s == 1 and e.offsets[t][1] > e.offsets[t][0]])
         if not len(ctx):
             return Reading(rel, None, -np.inf)

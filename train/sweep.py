@@ -117,7 +117,7 @@ def run_one(name: str, out: Path, device: str, limit: int) -> None:
             arrays[0][i, :n], arrays[1][i, :n], arrays[2][i, :n] = e.ids, e.attention_mask, e.type_ids
         with torch.no_grad():
             rel, st, en = (x.float().cpu().numpy() for x in model(*(torch.from_numpy(a).to(device) for a in arrays)))
-        rs = [Reader._phrase(None, e, s, float(rel[i]), st[i], en[i]) for i, (e, s) in enumerate(zip(enc, sents))]
+        rs = [Reader.reading_of(e, s, float(rel[i]), st[i], en[i]) for i, (e, s) in enumerate(zip(enc, sents))]
         return rel, [s[r.phrase[0] : r.phrase[1]] if r.phrase else "" for s, r in zip(sents, rs)]
 
     held = R.heldout_figures(score, data["heldout"], limit=limit)
