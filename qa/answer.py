@@ -12,7 +12,7 @@ from .cleaning import near_duplicate_words, word_set
 from .data import Answer, Col, Document, Quote
 from .errors import QuestionError
 from .index import Index
-from .retrieval import Retriever, Signals
+from .retrieval import Retriever, Signals, _top
 from .reader import Reader, shipped_reader
 from .scoring import (
     ANSWERABILITY_FEATURES,
@@ -33,6 +33,8 @@ from .settings import MODES, Settings
 NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 10
+# At most this many sentences' words are kept between questions (~1-2 KB each).
+SENTENCE_CACHE = 1 << 15
 
 
 def clean_question(question: str) -> str:
@@ -50,20 +52,6 @@ def clean_question(question: str) -> str:
     if len(text) > MAX_QUESTION_CHARS:
         raise QuestionError(f"question too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})")
     return text
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores, best first (ties: lower index first). A full sort
-    only for small arrays; large ones are partitioned first."""
-    if len(scores) > 8 * k:
-        part = np.argpartition(-scores, k)[:k]
-        return part[np.lexsort((part, -scores[part]))]
-    return np.argsort(-scores, kind="stable")[:k]
-
-
-def _relative(scores: np.ndarray) -> np.ndarray:
-    top = float(scores.max()) if len(scores) else 0.0
-    return scores / top if top > 0 else np.zeros_like(scores)
 
 
 class Engine:
@@ -87,7 +75,9 @@ class Engine:
         self.retriever = Retriever(index, embedder)
         # Question-independent words and answer-type items of each sentence, computed on
         # first use (regexes over the candidates' text were most of the quote-selection time).
-        self.sentence_terms = lru_cache(maxsize=1 << 18)(lambda sid: sentence_terms(index.text(index.sentences, sid)))
+        # Sized to the collection: every sentence of a small one, the hot ones of a large one.
+        size = min(len(index.sentences), SENTENCE_CACHE)
+        self.sentence_terms = lru_cache(maxsize=size)(lambda sid: sentence_terms(index.text(index.sentences, sid)))
 
     # ------------------------------------------------------------ public
 
@@ -225,13 +215,35 @@ class Engine:
     # ------------------------------------------------------------ modes
 
     def _chunks(self, sig: Signals, k: int, allowed, dense: bool):
-        scores = sig.chunk_dense if dense else sig.chunk_bm25
-        table = self.index.chunks
-        if allowed is not None:
-            scores = np.where(allowed[table[:, Col.DOC]], scores, -np.inf)
-        order = np.argsort(-scores, kind="stable")[: 4 * k]
-        ranked = [(*(int(x) for x in table[i, Col.SPAN]), float(scores[i])) for i in order if np.isfinite(scores[i])]
+        r, table = self.retriever, self.index.chunks
+        if allowed is None:
+            if dense:
+                scores, rows = r.index.chunk_vectors.search(sig.query_vector[None, :], min(4 * k, len(table)))
+                rows, scores = rows[0][rows[0] >= 0], scores[0][rows[0] >= 0]
+                # Equal scores (repeated passages): the earlier row first, as everywhere else.
+                order = np.lexsort((rows, -scores))
+                rows, scores = rows[order], scores[order]
+            else:
+                rows, scores = r.lexical_chunks.top(sig.chunk_terms, 4 * k, fill=True)
+        else:
+            # Only the chosen documents' chunks (contiguous rows per document), scored in full.
+            rows = self._rows_of(table, allowed)
+            if dense:
+                scores = r.chunk_dense(sig.query_vector, rows)
+            else:
+                scores = r.lexical_chunks.scores_of(sig.chunk_terms, rows)
+            best = _top(scores, 4 * k)
+            rows, scores = rows[best], scores[best]
+        ranked = [(*(int(x) for x in table[i, Col.SPAN]), float(c)) for i, c in zip(rows, scores)]
         return self._take(ranked, k)
+
+    @staticmethod
+    def _rows_of(table: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """The rows of ``table`` (sorted by document) that belong to the allowed documents."""
+        docs = np.flatnonzero(allowed)
+        lo = np.searchsorted(table[:, Col.DOC], docs, "left")
+        hi = np.searchsorted(table[:, Col.DOC], docs, "right")
+        return np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)] or [np.zeros(0, dtype=np.int64)])
 
     def _sentences(self, sig: Signals, k: int, allowed):
         ids, cos = sig.sentence_dense_top
@@ -247,9 +259,9 @@ class Engine:
         """Candidate sentence ids and their evidence (:data:`qa.scoring.FEATURES`)."""
         table = self.index.sentences
         n = len(table)
-        top_bm25 = _top(sig.sentence_bm25, self.settings.candidates)
-        top_chunks = _top(sig.chunk_dense + _relative(sig.chunk_bm25), 8)
-        in_top_chunks = np.flatnonzero(np.isin(table[:, Col.CHUNK], top_chunks))
+        r = self.retriever
+        top_bm25 = sig.sentence_bm25_top[0][: self.settings.candidates]
+        in_top_chunks = r.sentences_of_chunks(sig.top_chunks)
         cand = np.unique(np.concatenate([sig.sentence_dense_top[0], top_bm25, in_top_chunks]))
         cand = cand[(cand >= 0) & (cand < n)]
         # Neighbours too, so that every candidate can form a two-sentence quote.
@@ -258,10 +270,9 @@ class Engine:
         cand = np.unique(np.concatenate([cand, around]))
         if allowed is not None:
             cand = cand[allowed[table[cand, Col.DOC]]]
-        r = self.retriever
         dense = r.sentence_matrix[cand] @ sig.query_vector
         present = r.term_presence(sig, cand)
-        rel_bm25 = _relative(sig.sentence_bm25)
+        rel_bm25 = r.sentence_bm25(sig, cand)
         # Neighbours: the sentences just before and after, when in the same paragraph.
         nb_dense = np.full(len(cand), -1.0)
         nb_cov = np.zeros(len(cand))
@@ -285,18 +296,23 @@ class Engine:
                 nb_present[~known] = r.term_presence(sig, rest)
             nb_dense[same] = np.maximum(nb_dense[same], ids_dense)
             nb_cov[same] = np.maximum(nb_cov[same], r.coverage(sig, nb_present))
-            nb_bm25[same] = np.maximum(nb_bm25[same], rel_bm25[ids])
+            ids_bm25 = np.empty(len(ids), dtype=rel_bm25.dtype)
+            ids_bm25[known] = rel_bm25[at[known]]
+            if not known.all():
+                ids_bm25[~known] = r.sentence_bm25(sig, ids[~known])
+            nb_bm25[same] = np.maximum(nb_bm25[same], ids_bm25)
             window[same] |= nb_present
         nb_dense = np.where(nb_dense < 0, 0.0, nb_dense)
+        chunks, of_cand = np.unique(table[cand, Col.CHUNK], return_inverse=True)
         qtype = question_type(question)
         asked = question_words(question)
         terms = [self.sentence_terms(int(c)) for c in cand]
         feats = {
             "sentence_dense": dense,
-            "chunk_dense": sig.chunk_dense[table[cand, Col.CHUNK]],
+            "chunk_dense": r.chunk_dense(sig.query_vector, chunks)[of_cand],
             "window_dense": r.window_matrix[cand] @ sig.query_vector,
-            "sentence_bm25": rel_bm25[cand],
-            "chunk_bm25": _relative(sig.chunk_bm25)[table[cand, Col.CHUNK]],
+            "sentence_bm25": rel_bm25,
+            "chunk_bm25": r.chunk_bm25(sig, chunks)[of_cand],
             "coverage": r.coverage(sig, present),
             "neighbour_dense": nb_dense,
             "neighbour_coverage": nb_cov,

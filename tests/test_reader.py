@@ -157,8 +157,42 @@ def test_training_examples_from_squad_lines(tmp_path, monkeypatch):
     assert data.split_of("Alpha") in ("reader", "fusion", "heldout")
 
 
+def test_swapped_question_no_longer_matches_its_sentence():
+    import random
+
+    from train import data
+
+    paras = data.paragraphs(
+        [
+            {
+                "title": "Alpha",
+                "context": "Alpha was founded by Carl Berg in 1901. The city has a river.",
+                "qas": [],
+            },
+            {
+                "title": "Alpha",
+                "context": "In 1950 the mayor Dana Holt opened a harbour. The harbour brought trade.",
+                "qas": [],
+            },
+        ]
+    )
+    terms = data.article_terms(paras)
+    assert "Dana Holt" in terms["name"] and "1950" in terms["number"] and "The" not in terms["name"]
+    sentence = "Alpha was founded by Carl Berg in 1901."
+    question = "Who founded Alpha in 1901?"
+    for seed in range(20):
+        twin = data.swap_question(question, sentence, terms, random.Random(seed))
+        # One term the sentence holds is replaced by one of the article's that it does not hold.
+        assert twin and twin != question and twin.startswith("Who founded ")
+        new = set(twin.rstrip("?").split()) - set(question.rstrip("?").split())
+        assert new and not any(w.lower() in sentence.lower() for w in new)
+    assert data.swap_question("Why?", sentence, terms, random.Random(0)) is None
+    assert data.auc([2.0, 3.0], [1.0]) == 1.0 and data.auc([1.0], [1.0]) == 0.5
+
+
 def test_listwise_and_logistic_fits_learn_a_planted_signal():
-    from train.fusion import auc, fit_listwise, fit_logistic
+    from train.data import auc
+    from train.fusion import fit_listwise, fit_logistic
 
     rng = np.random.default_rng(0)
     groups = []

@@ -17,9 +17,12 @@ import gzip
 import hashlib
 import json
 import random
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -76,7 +79,7 @@ def sentence_of(p: Paragraph, start: int, end: int) -> int | None:
     return None
 
 
-_WORD = __import__("re").compile(r"\w+")
+_WORD = re.compile(r"\w+")
 STOP = frozenset(
     "a an the of in on at to for by with from and or is are was were be been what which who whom whose when where why how "
     "did do does that this these those it its as into than then there their they he she his her not no".split()
@@ -105,10 +108,11 @@ def reader_examples(
     seed: int = 13,
     paragraph_negatives: int = 1,
     hard_negatives: int = 1,
+    swapped: float = 0.0,
 ) -> list[Example]:
     """Training pairs for ``questions`` sampled questions (see :func:`examples_from`)."""
     per_article = {t: paragraphs(articles[t]) for t in sorted(articles)}
-    return examples_from(per_article, questions, seed, paragraph_negatives, hard_negatives)
+    return examples_from(per_article, questions, seed, paragraph_negatives, hard_negatives, swapped)
 
 
 def examples_from(
@@ -117,11 +121,16 @@ def examples_from(
     seed: int = 13,
     paragraph_negatives: int = 1,
     hard_negatives: int = 1,
+    swapped: float = 0.0,
 ) -> list[Example]:
     """For ``questions`` sampled questions: the answer sentence (positive), up to
     ``paragraph_negatives`` other sentences of its paragraph, and the ``hard_negatives``
     sentences of other paragraphs of the same article that share most words with the
-    question (near-topic negatives).  Pairs of one question share a ``group``."""
+    question (near-topic negatives).  With probability ``swapped``, also the answer
+    sentence against the question with one of its terms swapped for another of the article
+    (:func:`swap_question`): the sentence no longer answers it — the kind of near-topic
+    question a reader asks and an article does not answer.  Pairs of one question (and of
+    its swapped twin) share a ``group``, so the twin also competes in the question's softmax."""
     rng = random.Random(seed)
     titles = sorted(per_article)
     words = {
@@ -134,6 +143,7 @@ def examples_from(
             for q in p.qas:
                 pool.append((t, pi, q))
     rng.shuffle(pool)
+    terms = {t: article_terms(per_article[t]) for t in titles} if swapped else {}
     out: list[Example] = []
     group = 0
     for title, pi, q in pool:
@@ -164,5 +174,80 @@ def examples_from(
         scored.sort(key=lambda x: -x[0])
         for _, text in scored[:hard_negatives]:
             out.append(Example(q["question"], text, 0, None, group))
+        if swapped and rng.random() < swapped:
+            twin = swap_question(q["question"], sent, terms[title], rng)
+            if twin:
+                out.append(Example(twin, sent, 0, None, group))
         group += 1
     return out
+
+
+def auc(positives, negatives) -> float:
+    """ROC AUC: the chance that a random positive scores above a random negative (ties half)."""
+    pos, neg = np.asarray(positives, dtype=float), np.sort(np.asarray(negatives, dtype=float))
+    if not len(pos) or not len(neg):
+        return float("nan")
+    below = np.searchsorted(neg, pos, side="left")
+    ties = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
+
+
+# ---------------------------------------------------------------- swapped questions
+
+_NUMBER = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")
+_NAME = re.compile(r"(?<![\w.])[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*(?![\w.])")
+_LOWER = re.compile(r"\b[a-z][a-z-]{3,}\b")
+_NOUN = re.compile(r"\b(?:the|a|an|its|their|his|her|this|these|those|many|much)\s+([a-z][a-z-]{3,})\b")
+
+
+def _kind(word: str) -> str:
+    """A rough word class by ending, so that a swap keeps the question grammatical."""
+    for end in ("ing", "ed", "ly", "s"):
+        if word.endswith(end):
+            return end
+    return ""
+
+
+def article_terms(paras: list[Paragraph]) -> dict[str, list[str]]:
+    """The names, numbers and noun-like words of an article (a lower-case word seen after a
+    determiner), by kind.  Names exclude sentence-initial words (they may be any word)."""
+    found: dict[str, set[str]] = {}
+    for p in paras:
+        starts = {a for a, _ in p.sentences}
+        for m in _NAME.finditer(p.context):
+            if m.start() not in starts and m.group().lower() not in STOP:
+                found.setdefault("name", set()).add(m.group())
+        for m in _NUMBER.finditer(p.context):
+            found.setdefault("number", set()).add(m.group())
+        for m in _NOUN.finditer(p.context):
+            if m.group(1) not in STOP:
+                found.setdefault("word" + _kind(m.group(1)), set()).add(m.group(1))
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def swap_question(question: str, sentence: str, terms: dict[str, list[str]], rng: random.Random) -> str | None:
+    """``question`` with one name, number or content word that its answer sentence holds
+    replaced by a term of the same kind from the article that the sentence does not hold
+    (so the sentence no longer answers it), or None when there is nothing to swap."""
+    low = sentence.lower()
+    slots = []
+    for kind, pattern in (("name", _NAME), ("number", _NUMBER), ("word", _LOWER)):
+        for m in pattern.finditer(question):
+            text = m.group()
+            if m.start() == 0 or text.lower() in STOP or text.lower() not in low:
+                continue
+            if kind == "word" and text not in terms.get("word" + _kind(text), ()):
+                continue  # not seen as a noun in the article
+            slots.append((m.start(), m.end(), kind + _kind(text) if kind == "word" else kind))
+    rng.shuffle(slots)
+    # Names and numbers first: swapping them is what most often makes a fluent unanswerable question.
+    slots.sort(key=lambda s: s[2] not in ("name", "number"))
+    for start, end, kind in slots[:2]:
+        pool = terms.get(kind, [])
+        for _ in range(8):
+            if not pool:
+                break
+            other = pool[rng.randrange(len(pool))]
+            if other.lower() not in low and other.lower() != question[start:end].lower():
+                return question[:start] + other + question[end:]
+    return None

@@ -41,7 +41,7 @@ from qa.pipeline import ensure_index  # noqa: E402
 from qa.reader import READER_DIR, Reader  # noqa: E402
 from qa.scoring import ANSWERABILITY_FEATURES, READER_FEATURES, READER_SCORER_FILE, UNIT_FEATURES, ReaderScorer, Scorer  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from train.data import load_articles  # noqa: E402
+from train.data import auc, load_articles  # noqa: E402
 
 WORK = ROOT / ".train"
 
@@ -174,12 +174,6 @@ def fit_logistic(
         w -= step[:-1]
         b -= step[-1]
     return w / sd, float(b - (w / sd) @ mu)
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    s = np.r_[pos, neg]
-    ranks = s.argsort().argsort() + 1
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 # ---------------------------------------------------------------- stages

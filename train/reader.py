@@ -30,7 +30,17 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from train.data import Example, load_articles, paragraphs, reader_examples, sentence_of  # noqa: E402  (pysbd only when called)
+from train.data import (  # noqa: E402  (pysbd only when called)
+    Example,
+    article_terms,
+    auc,
+    content_words,
+    load_articles,
+    paragraphs,
+    reader_examples,
+    sentence_of,
+    swap_question,
+)
 
 OUT = ROOT / "qa" / "models" / "reader"
 MAX_LENGTH = 96
@@ -222,6 +232,8 @@ def group_softmax_loss(rel, groups: list[int], labels):
     grid = torch.full((len(used), max(used)), -1e4, device=rel.device, dtype=rel.dtype).index_put((row_t, col_t), rel)
     gold = torch.full((len(used),), -100, dtype=torch.long, device=rel.device)
     hit = labels > 0.5
+    if not bool(hit.any()):
+        return rel.sum() * 0.0  # no answer sentence in this batch: nothing to rank
     gold[row_t[hit]] = col_t[hit]
     return torch.nn.functional.cross_entropy(grid, gold, ignore_index=-100)
 
@@ -266,34 +278,63 @@ def export(model, out: Path) -> dict:
 
 def heldout_figures(score_fn, per_article: dict[str, list], limit: int = 2000, seed: int = 7) -> dict:
     """On held-out articles (their :class:`Paragraph` lists): how often the answer sentence
-    is ranked first among the sentences of its paragraph, and the answer phrase's exact
-    match / F1 on that sentence."""
+    is ranked first among the sentences of its paragraph, the answer phrase's exact match /
+    F1 on that sentence, and two answerability figures (ROC AUC of the best relevance):
+    the question against its paragraph plus the 8 sentences of other paragraphs that share
+    most words with it, versus against those 8 alone (its paragraph removed); and the answer
+    sentence against the question versus against its swapped twin (:func:`swap_question`)."""
     from qa.evaluation import squad_em_f1
 
     rng = random.Random(seed)
-    paras = [p for t in sorted(per_article) for p in per_article[t]]
-    items = [(p, q) for p in paras for q in p.qas if len(p.sentences) > 1]
+    paras = [(t, p) for t in sorted(per_article) for p in per_article[t]]
+    items = [(t, p, q) for t, p in paras for q in p.qas if len(p.sentences) > 1]
     rng.shuffle(items)
+    terms = {t: article_terms(per_article[t]) for t in per_article}
+    words = {
+        t: [(p, content_words(p.context[a:b]), p.context[a:b]) for p in per_article[t] for a, b in p.sentences]
+        for t in per_article
+    }
     top1 = n = 0
     em = f1 = 0.0
-    for p, q in items[:limit]:
+    with_para, without, gold, twins = [], [], [], []
+    for title, p, q in items[:limit]:
         ans = q["answers"][0]
         si = sentence_of(p, ans["start"], ans["start"] + len(ans["text"]))
         if si is None:
             continue
         sents = [p.context[a:b] for a, b in p.sentences]
-        rel, phrases = score_fn(q["question"], sents)
+        qwords = content_words(q["question"])
+        near = sorted(
+            (
+                (len(qwords & w), text)
+                for other, w, text in words[title]
+                if other is not p and ans["text"].lower() not in text.lower()
+            ),
+            key=lambda x: -x[0],
+        )[:8]
+        near = [text for _, text in near]
+        rel, phrases = score_fn(q["question"], sents + near)
+        rel = np.asarray(rel)
         n += 1
-        top1 += int(np.argmax(rel) == si)
+        top1 += int(np.argmax(rel[: len(sents)]) == si)
         golds = [a["text"] for a in q["answers"]]
         e, f = squad_em_f1(phrases[si], golds)
         em += e
         f1 += f
+        if near:
+            with_para.append(float(rel.max()))
+            without.append(float(rel[len(sents) :].max()))
+        twin = swap_question(q["question"], sents[si], terms[title], rng)
+        if twin:
+            gold.append(float(rel[si]))
+            twins.append(float(np.asarray(score_fn(twin, [sents[si]])[0])[0]))
     return {
         "questions": n,
         "sentence_top1_in_paragraph": round(top1 / n, 4),
         "phrase_em_given_sentence": round(em / n, 4),
         "phrase_f1_given_sentence": round(f1 / n, 4),
+        "auc_paragraph_removed": round(auc(with_para, without), 4),
+        "auc_swapped_question": round(auc(gold, twins), 4),
     }
 
 
@@ -305,6 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument(
         "--hard-negatives", type=int, default=1, help="best-overlapping sentences of other paragraphs per question"
+    )
+    ap.add_argument(
+        "--swapped-negatives",
+        type=float,
+        default=0.0,
+        help="share of questions that also get a swapped twin against their answer sentence",
     )
     ap.add_argument("--listwise", type=float, default=1.0, help="weight of the per-question softmax loss")
     ap.add_argument(
@@ -330,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         paragraph_negatives=args.paragraph_negatives,
         hard_negatives=args.hard_negatives,
+        swapped=args.swapped_negatives,
     )
     print(f"{len(examples)} pairs from {len(articles)} articles ({time.time() - t0:.0f} s)", flush=True)
     model = train(

@@ -29,21 +29,19 @@ BUNDLE = ROOT / ".gpu"
 BASE = Path("/tmp/sweep-base")
 LAYERS = 3
 
-# name: (questions, paragraph negatives, hard negatives, listwise weight, epochs, lr[, frozen word pieces])
+# name: (questions, paragraph negatives, hard negatives, listwise weight, epochs, lr, frozen word
+# pieces, share of questions with a swapped twin)
 SETTINGS = {
-    "A-base": (30000, 1, 1, 0.0, 1.0, 1e-4),
-    "B-lw": (30000, 1, 1, 1.0, 1.0, 1e-4),
-    "C-lw-p4h2": (20000, 4, 2, 1.0, 1.0, 1e-4),
-    "D-all-lw": (90000, 1, 1, 1.0, 1.0, 1e-4),
-    "E-lw-p4h2-30k": (30000, 4, 2, 1.0, 1.0, 1e-4),
-    "F-base-lr2": (30000, 1, 1, 0.0, 1.0, 2e-4),
-    "G-lw-p4h2-14k": (14000, 4, 2, 1.0, 1.0, 1e-4),
-    "H-all-p4h2": (90000, 4, 2, 1.0, 1.0, 1e-4),
-    "I-all-p2h1-lr2": (90000, 2, 1, 1.0, 1.0, 2e-4),
-    "J-lw-p4h2-30k-lr2": (30000, 4, 2, 1.0, 1.0, 2e-4),
-    "M1-45k-lw-lr2": (45000, 1, 1, 1.0, 1.0, 2e-4),
-    "M2-45k-lw-lr2-frozen": (45000, 1, 1, 1.0, 1.0, 2e-4, True),
+    "S0-50k": (50000, 1, 1, 1.0, 1.0, 2e-4, True, 0.0),
+    "S1-50k-sw05": (50000, 1, 1, 1.0, 1.0, 2e-4, True, 0.5),
+    "S2-50k-sw1": (50000, 1, 1, 1.0, 1.0, 2e-4, True, 1.0),
+    "S3-42k-sw05": (42000, 1, 1, 1.0, 1.0, 2e-4, True, 0.5),
+    "S4-40k-sw1": (40000, 1, 1, 1.0, 1.0, 2e-4, True, 1.0),
+    "S5-50k-p0-sw1": (50000, 0, 1, 1.0, 1.0, 2e-4, True, 1.0),
+    "tiny": (300, 1, 1, 1.0, 1.0, 2e-4, True, 0.5),  # a check of the script itself (run it on CPU)
 }
+# (train/sweep-2026-11-26.json holds the first sweep, whose settings chose questions, lr,
+# listwise and frozen word pieces.)
 
 
 def bundle() -> None:
@@ -99,9 +97,9 @@ def run_one(name: str, out: Path, device: str, limit: int) -> None:
     from train.data import examples_from
 
     torch.set_num_threads(1)
-    questions, pn, hn, lw, epochs, lr, *frozen = SETTINGS[name]
+    questions, pn, hn, lw, epochs, lr, frozen, swapped = SETTINGS[name]
     data = _paragraphs()
-    examples = examples_from(data["reader"], questions, 13, pn, hn)
+    examples = examples_from(data["reader"], questions, 13, pn, hn, swapped)
     t0 = time.time()
     model = R.train(examples, LAYERS, epochs, 32, lr, 13, lw, device, log_every=10**9, freeze_embeddings=bool(frozen))
     took = time.time() - t0
@@ -123,6 +121,10 @@ def run_one(name: str, out: Path, device: str, limit: int) -> None:
     held = R.heldout_figures(score, data["heldout"], limit=limit)
     result = {"name": name, "setting": SETTINGS[name], "pairs": len(examples), "gpu_train_s": round(took, 1), **held}
     (out / f"{name}.json").write_text(json.dumps(result), encoding="utf-8")
+    if name in os.environ.get("SWEEP_KEEP", "").split(","):
+        # The trained weights minus the frozen word-piece table (fp16): small enough to fetch.
+        keep = {k: v.half().cpu() for k, v in model.state_dict().items() if "word_embeddings" not in k}
+        torch.save(keep, out / f"{name}.pt")
     print(json.dumps(result), flush=True)
 
 
@@ -141,11 +143,18 @@ def run(names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     device = os.environ.get("SWEEP_DEVICE", "cuda")
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=run_one, args=(n, out, device, 2000)) for n in names or list(SETTINGS)]
+    limit = int(os.environ.get("SWEEP_LIMIT", "2000"))
+    names = names or [n for n in SETTINGS if n != "tiny"]
+    procs = [ctx.Process(target=run_one, args=(n, out, device, limit)) for n in names]
     for p in procs:
         p.start()
     for p in procs:
         p.join()
+    # One results file (few files come back from the GPU machine).
+    results = [json.loads((out / f"{n}.json").read_text()) for n in names if (out / f"{n}.json").exists()]
+    for n in names:
+        (out / f"{n}.json").unlink(missing_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
