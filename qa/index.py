@@ -153,11 +153,27 @@ class Index:
 # ---------------------------------------------------------------- building
 
 
-def _tables(documents: list[Document], settings: Settings):
+def _tables(documents: list[Document], settings: Settings, previous: Index | None = None):
+    """The paragraph, sentence and chunk tables of ``documents``.  A document whose text
+    ``previous`` holds unchanged keeps its rows from there (renumbered), uncut again: the
+    cut is a function of the text and the chunking settings, and cutting (pysbd) is most
+    of an update's time otherwise."""
     paragraphs, sentences, chunks = [], [], []
+    old = _rows_by_document(previous) if previous is not None else {}
     for d, doc in enumerate(documents):
-        lay = layout(doc.text, settings.chunk_size, settings.chunk_overlap)
         first_para, first_chunk = len(paragraphs), len(chunks)
+        kept = old.get(doc.doc_id)
+        if kept is not None and kept[0] == doc.text:
+            _, p_rows, s_rows, c_rows, (old_para, old_chunk) = kept
+            paragraphs.extend((d, s, e) for _, s, e in p_rows.tolist())
+            chunks.extend((d, s, e) for _, s, e in c_rows.tolist())
+            for row in s_rows.tolist():
+                row[Col.DOC] = d
+                row[Col.PARAGRAPH] += first_para - old_para
+                row[Col.CHUNK] += first_chunk - old_chunk
+                sentences.append(tuple(row))
+            continue
+        lay = layout(doc.text, settings.chunk_size, settings.chunk_overlap)
         paragraphs.extend((d, s, e) for s, e, _ in lay.paragraphs)
         chunks.extend((d, s, e) for s, e in lay.chunks)
         chunk_starts = np.array([s for s, _ in lay.chunks])
@@ -172,6 +188,26 @@ def _tables(documents: list[Document], settings: Settings):
             sentences.append((d, s, e, first_para + p, first_chunk + c, ws, we))
     as_array = lambda rows, width: np.array(rows, dtype=np.int64).reshape(-1, width)  # noqa: E731
     return as_array(paragraphs, 3), as_array(sentences, 7), as_array(chunks, 3)
+
+
+def _rows_by_document(index: Index) -> dict[str, tuple]:
+    """Per document of ``index``: (text, paragraph rows, sentence rows, chunk rows, (first
+    paragraph, first chunk) numbers) — what :func:`_tables` reuses."""
+    out = {}
+    bounds = [
+        np.searchsorted(t[:, Col.DOC], np.arange(len(index.documents) + 1))
+        for t in (index.paragraphs, index.sentences, index.chunks)
+    ]
+    for d, doc in enumerate(index.documents):
+        (p0, p1), (s0, s1), (c0, c1) = ((b[d], b[d + 1]) for b in bounds)
+        out[doc.doc_id] = (
+            doc.text,
+            index.paragraphs[p0:p1],
+            index.sentences[s0:s1],
+            index.chunks[c0:c1],
+            (int(p0), int(c0)),
+        )
+    return out
 
 
 def encode_sorted(
@@ -259,8 +295,9 @@ def build(
 
     With a ``previous`` index and ``reuse``, passages whose exact text it already holds
     take its vectors instead of being encoded again (see :func:`reuse_problem` for when
-    that is allowed; :func:`update` checks).  Everything else (tables, BM25, FAISS) is
-    made from the whole folder, so the result is what a full build makes.  ``previous``
+    that is allowed; :func:`update` checks), and documents whose text is unchanged keep
+    their cut (rows of the tables).  BM25 and FAISS are made from the whole folder, so
+    the result is what a full build makes.  ``previous``
     also gives the counts of added / changed / removed documents and, for unchanged
     ones, the time they were first indexed.  ``reason`` says why a full build was made
     (recorded in ``build_info``).  The embedder is loaded only if something needs
@@ -276,7 +313,9 @@ def build(
         else replace(d, indexed_at=started)
         for d in documents
     ]
-    paragraphs, sentences, chunks = _tables(documents, settings)
+    # The previous cut is reused only from the same version of this code (cutting rules change).
+    same_cut = reuse and previous is not None and previous.manifest.get("qa_version") == __version__
+    paragraphs, sentences, chunks = _tables(documents, settings, previous if same_cut else None)
     sentence_texts, window_texts, chunk_texts = _passage_texts(documents, sentences, chunks)
     if not sentence_texts:
         raise IndexProblem(f"nothing quotable in {settings.docs}: every line looks like boilerplate")
