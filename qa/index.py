@@ -730,12 +730,18 @@ def load(folder: Path) -> Index:
                     f"{folder / 'documents.jsonl'}: the text of {d.doc_id!r} has {len(d.text)} characters, the manifest "
                     f"says {lengths.get(d.doc_id)}; {hint}"
                 )
-    arrays = [guarded(n, lambda p: np.load(p, allow_pickle=False)) for n in ARRAYS]
+    # Tables and BM25 arrays are memory-mapped like the vectors: opening reads only what is
+    # touched, and several serving processes share the pages of one index folder.
+    # (np.asarray: plain arrays over the mapping; np.memmap's indexing costs ~2 µs a call.)
+    arrays = [guarded(n, lambda p: np.asarray(np.load(p, allow_pickle=False, mmap_mode="r"))) for n in ARRAYS]
     from .vectors import load_vector_index
 
     # Memory-mapped: start-up does not read the vectors, pages come in as searches need them.
     vectors = [guarded(n, lambda p: load_vector_index(p, mmap=True)) for n in FAISS_FILES]
-    bm25 = [guarded(n, lambda p: bm25s.BM25.load(str(p), load_corpus=False)) for n in BM25_DIRS]
+    bm25 = [guarded(n, lambda p: bm25s.BM25.load(str(p), load_corpus=False, mmap=True)) for n in BM25_DIRS]
+    for model in bm25:
+        if isinstance(getattr(model, "scores", None), dict):
+            model.scores = {k: np.asarray(v) if isinstance(v, np.ndarray) else v for k, v in model.scores.items()}
     for name, array in zip(ARRAYS, arrays):
         problem = _table_problem(name, array, documents, arrays[0], arrays[2])
         if problem:

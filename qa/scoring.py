@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -67,26 +68,35 @@ def question_type(question: str) -> str:
     return ""
 
 
-@dataclass(frozen=True)
 class SentenceTerms:
-    """What the question-independent features need from one sentence, computed once."""
+    """What the question-independent features need from one sentence, computed once: its
+    lower-cased words and how often each occurs, and — on first need, per answer kind —
+    the words of each item of that kind (a question asks for one kind at most)."""
 
-    words: tuple[str, ...]  # its lower-cased words
-    counts: dict[str, int]  # how often each occurs
-    items: dict[str, tuple[frozenset[str], ...]]  # per answer kind, the words of each match
+    __slots__ = ("sentence", "words", "counts", "_items")
+
+    def __init__(self, sentence: str) -> None:
+        self.sentence = sentence
+        self.words = tuple(w.lower() for w in _WORD.findall(sentence))
+        self.counts = Counter(self.words)
+        self._items: dict[str, tuple[frozenset[str], ...]] = {}
+
+    def items(self, kind: str) -> tuple[frozenset[str], ...]:
+        found = self._items.get(kind)
+        if found is None:
+            matches = (
+                frozenset(w.lower() for w in _WORD.findall(m.group())) for m in _KINDS[kind].finditer(self.sentence)
+            )
+            found = self._items[kind] = tuple(f for f in matches if f)
+        return found
+
+
+_KINDS = {"number": _NUMBER, "date": _DATE, "person": _NAME}
 
 
 def sentence_terms(sentence: str) -> SentenceTerms:
     """The words and answer-type items of a sentence (question-independent, cached per sentence)."""
-    items = {}
-    for kind, pattern in (("number", _NUMBER), ("date", _DATE), ("person", _NAME)):
-        found = (frozenset(w.lower() for w in _WORD.findall(m.group())) for m in pattern.finditer(sentence))
-        items[kind] = tuple(f for f in found if f)
-    words = tuple(w.lower() for w in _WORD.findall(sentence))
-    counts: dict[str, int] = {}
-    for w in words:
-        counts[w] = counts.get(w, 0) + 1
-    return SentenceTerms(words, counts, items)
+    return SentenceTerms(sentence)
 
 
 def question_words(question: str) -> frozenset[str]:
@@ -98,7 +108,7 @@ def answer_type_score(qtype: str, asked: frozenset[str], terms: SentenceTerms) -
     0.5 when the question asks for no particular kind."""
     if not qtype:
         return 0.5
-    return 1.0 if any(not words <= asked for words in terms.items[qtype]) else 0.0
+    return 1.0 if any(not words <= asked for words in terms.items(qtype)) else 0.0
 
 
 def novelty_score(asked: frozenset[str], terms: SentenceTerms) -> float:

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Several serving processes over one index folder: answers per second and memory per worker.
+
+    python benchmarks/workers.py --index .bench-scale/index-1000000-hash-384 --questions-file Q.json
+    python benchmarks/workers.py                      # the seed index and eval/seeds.jsonl
+    python benchmarks/workers.py --workers 1 2 4 --seconds 20 --json workers.json
+
+Each worker is what a web worker holds to answer: its own process that opens the index
+(vector indexes, tables and BM25 arrays memory-mapped: the pages of the files are shared
+between the processes, not copied), the shipped reader on one thread, and answers
+questions in a loop for ``--seconds`` once every worker has loaded.  Per run: answers per
+second (all workers), and per worker RSS, PSS (shared pages split between the processes
+that map them) and private memory (what the worker alone holds).  "What a second worker
+adds" is the growth of the summed PSS from one worker to two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from latency import load, machine  # noqa: E402
+
+WORKER = r"""
+import json, sys, time
+import faiss
+faiss.omp_set_num_threads(1)
+from qa import index as index_mod
+from qa.pipeline import _engine
+from qa.settings import Settings
+engine = _engine(index_mod.load(sys.argv[1]), Settings(index=sys.argv[1], threads=1), None)
+questions = json.load(open(sys.argv[2]))
+engine.ask(questions[0])
+print("ready", flush=True)
+sys.stdin.readline()  # go
+seconds, offset = float(sys.argv[3]), int(sys.argv[4])
+done, start = 0, time.perf_counter()
+while time.perf_counter() - start < seconds:
+    engine.ask(questions[(offset + done) % len(questions)])
+    done += 1
+took = time.perf_counter() - start
+mem = {}
+for line in open("/proc/self/smaps_rollup"):
+    p = line.split()
+    if p[0] in ("Rss:", "Pss:", "Private_Clean:", "Private_Dirty:", "Shared_Clean:", "Shared_Dirty:"):
+        mem[p[0][:-1].lower()] = int(p[1]) // 1024
+print(json.dumps({"answers": done, "seconds": took, **mem}), flush=True)
+"""
+
+
+def run(index: Path, qfile: Path, workers: int, seconds: float) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(index), str(qfile), str(seconds), str(i * 37)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        for i in range(workers)
+    ]
+    for p in procs:
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            sys.exit(f"a worker failed to start: {line.strip() or p.wait()}")
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = [json.loads(p.stdout.readline()) for p in procs]
+    for p in procs:
+        p.wait()
+    private = [r["private_clean"] + r["private_dirty"] for r in results]
+    return {
+        "workers": workers,
+        "answers_per_s": round(sum(r["answers"] / r["seconds"] for r in results), 1),
+        "rss_mb": [r["rss"] for r in results],
+        "pss_mb": [r["pss"] for r in results],
+        "private_mb": private,
+        "pss_total_mb": sum(r["pss"] for r in results),
+        "load_average": load(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--index", type=Path, default=ROOT / "index")
+    ap.add_argument("--questions-file", type=Path, help="a JSON list of questions (default: eval/seeds.jsonl's)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    qfile = args.questions_file
+    if qfile is None:
+        qfile = ROOT / ".bench-scale" / "seed-questions.json"
+        qfile.parent.mkdir(exist_ok=True)
+        rows = (ROOT / "eval" / "seeds.jsonl").read_text(encoding="utf-8").splitlines()
+        qfile.write_text(json.dumps([json.loads(r)["question"] for r in rows if r.strip()]))
+    runs = []
+    for n in args.workers:
+        runs.append(run(args.index, qfile, n, args.seconds))
+        r = runs[-1]
+        print(
+            f"{n} worker(s): {r['answers_per_s']} answers/s; RSS {r['rss_mb']} MB, PSS {r['pss_mb']} MB, "
+            f"private {r['private_mb']} MB (load {r['load_average']})",
+            flush=True,
+        )
+    one = next((r for r in runs if r["workers"] == 1), None)
+    two = next((r for r in runs if r["workers"] == 2), None)
+    if one and two:
+        print(f"a second worker adds {two['pss_total_mb'] - one['pss_total_mb']} MB (summed PSS, 1 → 2 workers)")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"machine": machine(), "index": str(args.index), "runs": runs}, indent=1) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
