@@ -29,12 +29,15 @@ from latency import load, machine  # noqa: E402
 
 WORKER = r"""
 import json, sys, time
+sys.path.insert(0, "benchmarks")
 import faiss
 faiss.omp_set_num_threads(1)
+from standin import embedder_for
 from qa import index as index_mod
 from qa.pipeline import _engine
 from qa.settings import Settings
-engine = _engine(index_mod.load(sys.argv[1]), Settings(index=sys.argv[1], threads=1), None)
+index = index_mod.load(sys.argv[1])
+engine = _engine(index, Settings(index=sys.argv[1], threads=1), embedder_for(index.model))
 questions = json.load(open(sys.argv[2]))
 engine.ask(questions[0])
 print("ready", flush=True)
