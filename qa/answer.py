@@ -33,8 +33,10 @@ from .settings import MODES, Settings
 NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 10
-# At most this many sentences' words are kept between questions (~1-2 KB each).
-SENTENCE_CACHE = 1 << 15
+# At most this many sentences' words are kept between questions (~3 KB each).  On 10^5
+# sentences 4,096 cost 1.7 ms more per answer than 32,768 (45.9 → 47.6 ms p50) and ~90 MB
+# less memory per serving process (benchmarks/answer_scale.py's index, 360 questions).
+SENTENCE_CACHE = 4096
 
 
 def clean_question(question: str) -> str:

@@ -345,16 +345,24 @@ def build(
     vector_info: dict[str, dict] = {}
 
     def flat(texts: list[str], name: str):
-        """The product's vector index for these texts: exact below ~20k, IVF-SQ8 above (qa/vectors.py)."""
+        """The product's vector index for these texts: exact below ~20k, IVF-SQ8 above (qa/vectors.py);
+        an update reuses the previous IVF index's training (qa.vectors.build_vector_index)."""
         from .vectors import build_vector_index, describe
 
         if not texts:
             index = faiss.IndexFlatIP(dimension)
         else:
             info: dict = {}
+            like = getattr(previous, f"{name[:-1]}_vectors", None) if reuse else None
             index = build_vector_index(
-                np.stack([known[t] for t in texts]).astype(np.float32, copy=False), settings.vector_index, info=info
+                np.stack([known[t] for t in texts]).astype(np.float32, copy=False),
+                settings.vector_index,
+                info=info,
+                like=like,
             )
+            if info.get("reused_training"):  # the tuning measured then still describes this nprobe
+                then = (previous.manifest.get("vectors") or {}).get(name, {})
+                info.update({k: then[k] for k in ("tuned_recall_at_10",) if k in then})
             vector_info[name] = dict(describe(index), **{k: v for k, v in info.items() if k != "build_seconds"})
         return index
 

@@ -100,6 +100,7 @@ def build_vector_index(
     target_recall: float = TUNE_RECALL,
     seed: int = 0,
     info: dict | None = None,
+    like=None,
 ):
     """A faiss index holding ``vectors`` (unit rows, inner product), of ``kind``.
 
@@ -107,6 +108,12 @@ def build_vector_index(
     ``target_recall`` recall@10 against an exact search unless given.  ``info``: a dict
     to receive what the build measured (seconds, tuned recall) for the manifest record,
     ``dict(describe(index), **info)``.
+
+    ``like``: the previous index of the same passages (an update).  When it is an IVF
+    index of the same kind and the cell count this size calls for, its training (cell
+    centroids, 8-bit ranges) and tuned ``nprobe`` are reused and only the vectors are
+    added: an update then costs an ``add``, not a k-means and a tuning.  The collection
+    growing past the next cell count (about 2x) trains afresh, as does a full build.
     """
     faiss = _faiss()
     x = _unit_float32(vectors)
@@ -117,6 +124,11 @@ def build_vector_index(
     if kind == "flat":
         index = faiss.IndexFlatIP(d)
         index.add(x)
+    elif kind in ("ivf-sq8", "ivf-flat") and (trained := _trained_like(like, kind, d, nlist or default_nlist(n))):
+        index, nprobe_before = trained
+        _add_in_blocks(index, x)
+        index.nprobe = int(nprobe or nprobe_before)
+        info["reused_training"] = True
     elif kind in ("ivf-sq8", "ivf-flat"):
         nlist = int(nlist or default_nlist(n))
         nlist = max(1, min(nlist, n // 39 if n >= 39 else 1))
@@ -151,6 +163,30 @@ def build_vector_index(
         raise ValueError(kind)
     info["build_seconds"] = round(time.perf_counter() - started, 2)
     return index
+
+
+def _trained_like(like, kind: str, d: int, nlist: int):
+    """An empty IVF index with the training of ``like`` and its nprobe, or None when
+    ``like`` is not an IVF index of ``kind`` with ``nlist`` cells of ``d`` dimensions."""
+    if like is None or kind_of(like) != kind or like.d != d:
+        return None
+    faiss = _faiss()
+    old = faiss.downcast_index(like)  # (``like`` stays referenced by the caller: the C++ object lives)
+    if old.nlist != nlist or old.quantizer.ntotal != nlist:
+        return None
+    quantizer = faiss.IndexFlatIP(d)
+    quantizer.add(faiss.downcast_index(old.quantizer).reconstruct_n(0, nlist))
+    if kind == "ivf-sq8":
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        index.sq.trained = old.sq.trained
+    else:
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.own_fields = True
+    quantizer.this.disown()
+    index.is_trained = True
+    return index, int(old.nprobe)
 
 
 def _add_in_blocks(index, x: np.ndarray, block: int = 65536) -> None:

@@ -85,6 +85,25 @@ def test_given_parameters_are_kept_not_tuned(data):
     assert (record["nlist"], record["nprobe"]) == (32, 3)
 
 
+@pytest.mark.parametrize("kind", ("ivf-sq8", "ivf-flat"))
+def test_an_update_reuses_the_training_of_the_previous_ivf_index(built, data, queries, tmp_path, kind):
+    index, _ = built[kind]
+    previous = V.load_vector_index(V.save_vector_index(index, tmp_path / "old.faiss"), mmap=True)
+    info: dict = {}
+    again = V.build_vector_index(data, kind, info=info, like=previous)
+    assert info["reused_training"] and "train_seconds" not in info and "tuned_recall_at_10" not in info
+    assert V.describe(again) == V.describe(index)  # same cells, same nprobe
+    # Same training, same vectors: the same index, search for search.
+    d1, i1 = index.search(queries, 10)
+    d2, i2 = again.search(queries, 10)
+    assert np.array_equal(i1, i2) and np.array_equal(d1, d2)
+    # Another cell count (the collection grew past the next size), another kind, or none: trained afresh.
+    for like, other_kind, nlist in ((previous, kind, 16), (previous, "flat", None), (None, kind, None)):
+        info = {}
+        V.build_vector_index(data, other_kind, nlist=nlist, info=info, like=like)
+        assert "reused_training" not in info
+
+
 @pytest.mark.parametrize("kind", ("flat", *ANN_KINDS))
 @pytest.mark.parametrize("mmap", (True, False))
 def test_save_and_load_round_trip(built, queries, tmp_path, kind, mmap):
