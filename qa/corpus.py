@@ -315,11 +315,18 @@ def document_from_bytes(data: bytes, path: Path, root: Path, catalog: dict[str, 
     )
 
 
-def scan(root: Path, max_mb: float | None = None) -> tuple[list[Document], list[Skipped]]:
+def scan(
+    root: Path, max_mb: float | None = None, known: dict[str, Document] | None = None
+) -> tuple[list[Document], list[Skipped]]:
     """Every readable document under ``root`` and every file skipped (with the reason):
     unreadable files, files over the size limit (``max_mb``, default
     :data:`MAX_DOCUMENT_MB` or ``QA_MAX_DOCUMENT_MB``), and symbolic links that leave the
     folder or lead to folders.
+
+    ``known``: documents read before (an index's), by path; a file whose bytes are the
+    same (SHA-256) is taken from there instead of being extracted again (PDF and HTML
+    extraction, title guessing).  The caller vouches that the catalog and the extraction
+    code are the same as then.
 
     Raises :class:`CorpusError` when the folder holds no supported file, or none that
     can be read."""
@@ -345,6 +352,11 @@ def scan(root: Path, max_mb: float | None = None) -> tuple[list[Document], list[
         doc_id = doc_id_for(path, root)
         if doc_id in owner:
             skipped.append(Skipped(rel, fingerprint(data), f"same document id {doc_id!r} as {owner[doc_id]}"))
+            continue
+        before = (known or {}).get(rel)
+        if before is not None and before.sha256 == fingerprint(data):
+            documents.append(before)
+            owner[doc_id] = rel
             continue
         try:
             documents.append(document_from_bytes(data, path, root, catalog))

@@ -283,6 +283,11 @@ def reuse_problem(manifest: dict, settings: Settings, embedder: Embedder | None 
     return ""
 
 
+def _catalog_sha(docs: Path) -> str | None:
+    catalog = catalog_bytes(docs)
+    return hashlib.sha256(catalog).hexdigest() if catalog is not None else None
+
+
 def build(
     settings: Settings,
     embedder: Embedder | None = None,
@@ -305,7 +310,20 @@ def build(
     import faiss
 
     started = _now()
-    documents, skipped = scan(settings.docs, settings.max_document_mb)
+    from .extract import versions
+
+    # An update takes unchanged files' documents from the previous index (no extraction)
+    # when the catalog and this code are the same as then.
+    same_reading = (
+        reuse
+        and previous is not None
+        and previous.manifest.get("qa_version") == __version__
+        and previous.manifest.get("format_version") == FORMAT_VERSION
+        and previous.manifest.get("extraction") == versions()
+        and previous.manifest["corpus"].get("catalog_sha256") == _catalog_sha(settings.docs)
+    )
+    known = {d.path: d for d in previous.documents} if same_reading else None
+    documents, skipped = scan(settings.docs, settings.max_document_mb, known)
     before = {d.doc_id: d for d in previous.documents} if previous is not None else {}
     documents = [
         replace(d, indexed_at=before[d.doc_id].indexed_at or started)
@@ -395,7 +413,6 @@ def build(
 
     stemmer = _stemmer()
     catalog = catalog_bytes(settings.docs)
-    from .extract import versions
 
     stores = {
         name: flat(texts, name)

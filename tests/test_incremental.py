@@ -117,6 +117,13 @@ def test_update_reembeds_only_what_changed_and_equals_a_full_rebuild(folder, tmp
     cut: list[str] = []
     layout = index_mod.layout
     monkeypatch.setattr(index_mod, "layout", lambda text, *a: cut.append(text) or layout(text, *a))
+    import qa.corpus
+
+    read: list[str] = []
+    from_bytes = qa.corpus.document_from_bytes
+    monkeypatch.setattr(
+        qa.corpus, "document_from_bytes", lambda data, path, *a: read.append(path.name) or from_bytes(data, path, *a)
+    )
     monkeypatch.setattr(index_mod, "_now", lambda: "2025-02-02T00:00:00+00:00")
     updated, _ = build_and_save(settings, Counting())
     info = updated.build_info
@@ -134,8 +141,11 @@ def test_update_reembeds_only_what_changed_and_equals_a_full_rebuild(folder, tmp
     # ...and of the changed one, only what differs (its unchanged sentences were reused).
     assert not any("twelve trawlers" in t and len(t) < 200 for t in encoded)
     assert any("34 million euros" in t for t in encoded)
-    # Only the added and the changed document were cut again; the others kept their rows.
+    # Only the added and the changed document were read and cut again; the others kept
+    # their text and rows.
     assert sorted(cut) == sorted(texts[d] for d in ("ferries", "harbour"))
+    kept = {d.path for d in updated.documents if d.doc_id in ("beekeeping", "windfarm")}
+    assert {"ferries.md", "harbour.txt"} <= set(read) and not kept & set(read)
 
     # Unchanged documents keep the time they were first indexed.
     times = {d.doc_id: d.indexed_at for d in load(settings.index).documents}
