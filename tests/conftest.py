@@ -35,6 +35,32 @@ def run_qa(
     return proc
 
 
+def cli(*args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
+    """``qa ARGS`` run in this process (``qa.cli.main``): the same exit status, stdout and
+    stderr as :func:`run_qa` gives, without starting Python again.  End-to-end checks of the
+    installed command (environment, signals, strace) use :func:`run_qa`."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from qa.cli import main
+
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else (stdin or b"")
+    out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+            out.flush()
+    finally:
+        sys.stdin = saved
+    text = out.buffer.getvalue().decode("utf-8", "replace")
+    return subprocess.CompletedProcess(["qa", *args], code, text, err.getvalue())
+
+
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
     """The one ``error: ...`` line a failed command printed (notes on skipped files aside)."""
     assert proc.returncode != 0, proc.stdout

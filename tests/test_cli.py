@@ -7,15 +7,16 @@ import shutil
 
 import pytest
 
-from .conftest import ROOT, SEEDS, one_line_error, run_qa as qa
+from .conftest import ROOT, SEEDS, cli as qa, one_line_error, run_qa
 
 
 @pytest.fixture(scope="module")
 def hash_index(tmp_path_factory):
-    """A CLI-built index of a copy of the seeds, with the fast test embedder."""
+    """A CLI-built index of a copy of the seeds, with the fast test embedder (built by the
+    command as a user runs it: a process of its own; the tests below run the CLI in-process)."""
     base = tmp_path_factory.mktemp("cli")
     shutil.copytree(SEEDS, base / "docs")
-    proc = qa("index", "--docs", str(base / "docs"), "--index", str(base / "index"), "--model", "hash-256")
+    proc = run_qa("index", "--docs", str(base / "docs"), "--index", str(base / "index"), "--model", "hash-256")
     assert proc.returncode == 0, proc.stderr
     assert "indexed 5 documents" in proc.stdout and "sentences" in proc.stdout and " s " in proc.stdout
     return base

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from qa.reader import READER_DIR, Reader, ReaderError
 from qa.scoring import READER_SCORER_FILE, ReaderScorer
 
-from .conftest import ROOT, SEED_QA
+from .conftest import ROOT, SEED_QA, cli
 
 
 @pytest.fixture(scope="module")
@@ -96,23 +94,8 @@ def test_old_scorer_still_available(engine):
 
 @pytest.mark.slow
 def test_cli_json_carries_the_answer_phrase(seed_index):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qa",
-            "ask",
-            "How many people can CECOT hold?",
-            "--json",
-            "--index",
-            str(seed_index),
-            "--docs",
-            str(ROOT / "seeds"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
+    proc = cli(
+        "ask", "How many people can CECOT hold?", "--json", "--index", str(seed_index), "--docs", str(ROOT / "seeds")
     )
     assert proc.returncode == 0, proc.stderr
     top = json.loads(proc.stdout)["quotes"][0]
