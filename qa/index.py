@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -501,9 +501,29 @@ def _file_sizes(folder: Path) -> dict[str, int]:
     }
 
 
-def save(index: Index, target: Path) -> Path:
+def query_encoder_step(index: Index, folder: Path, previous: Path) -> dict:
+    """Build step: the ONNX query encoder of the index's model (query-encoder.onnx,
+    tokenizer.json, query-encoder.json) into the new index ``folder``, so that answering
+    needs no torch; taken from the ``previous`` folder when it holds one of the same model.
+    Returns the manifest's ``query_encoder`` entry (none for the test embedder, or when the
+    model cannot be exported: a warning, and queries load torch)."""
+    encoder = save_query_encoder(folder, index.model, embedder=index.encoder, previous=previous)
+    if encoder is None:
+        return {}
+    keep = ("model", "files", "sha256", "opset", "max_seq_length", "check")
+    return {"query_encoder": {k: encoder[k] for k in keep if k in encoder}}
+
+
+# What a build writes into a new index folder besides the index itself, before the swap:
+# each step(index, new folder, previous folder) → entries for the manifest.
+BUILD_STEPS: tuple[Callable[[Index, Path, Path], dict], ...] = (query_encoder_step,)
+
+
+def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path], dict]] = ()) -> Path:
     """Write ``index`` to ``target`` atomically: a complete new folder replaces the old
-    one by rename, so an interrupted save leaves the previous index as it was."""
+    one by rename, so an interrupted save leaves the previous index as it was.  ``steps``
+    (e.g. :data:`BUILD_STEPS`) add their files to the new folder before the swap; a step
+    that fails fails the save."""
     import faiss
 
     target = Path(target)
@@ -535,13 +555,10 @@ def save(index: Index, target: Path) -> Path:
                 ) from None
         for name, bm25 in zip(BM25_DIRS, (index.bm25_sentences, index.bm25_chunks)):
             bm25.save(str(tmp / name), show_progress=False)
-        # The ONNX query encoder (query-encoder.onnx, tokenizer.json, query-encoder.json).
-        encoder = save_query_encoder(tmp, index.model, embedder=index.encoder, previous=locate(target))
-        manifest = dict(index.manifest, files=_file_sizes(tmp))
-        if encoder is not None:
-            manifest["query_encoder"] = {
-                k: encoder[k] for k in ("model", "files", "sha256", "opset", "max_seq_length", "check") if k in encoder
-            }
+        entries: dict = {}
+        for step in steps:
+            entries.update(step(index, tmp, locate(target)))
+        manifest = dict(index.manifest, files=_file_sizes(tmp), **entries)
         if (target / "README.md").is_file():  # the repository's note about index/ stays put
             shutil.copy2(target / "README.md", tmp / "README.md")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -952,8 +969,8 @@ def build_and_save(
     from the first one's result and nothing either saw is lost."""
     started = time.perf_counter()
     with writer_lock(settings.index, wait=wait, notify=notify):
-        index = update(settings, embedder, progress, full=full)
-        save(index, settings.index)
+        index = update(settings, embedder, progress, full=full)  # read, cut, embed, index
+        save(index, settings.index, steps=BUILD_STEPS)  # + the query encoder, then the swap
     seconds = time.perf_counter() - started
     index.build_info["seconds"] = round(seconds, 3)
     return index, seconds

@@ -592,5 +592,5 @@ def test_full_disk_in_process(tmp_path, monkeypatch):
     assert info.value.errno == errno.ENOSPC
     monkeypatch.setattr(index_mod, "save_query_encoder", lambda *a, **k: export_fails())
     with pytest.raises(IndexProblem, match="No space left on device"):
-        save(built, settings.index)
+        save(built, settings.index, steps=index_mod.BUILD_STEPS)
     assert (settings.index / "manifest.json").read_text() == before
