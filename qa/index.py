@@ -300,23 +300,52 @@ def build(
 
     With a ``previous`` index and ``reuse``, passages whose exact text it already holds
     take its vectors instead of being encoded again (see :func:`reuse_problem` for when
-    that is allowed; :func:`update` checks), and documents whose text is unchanged keep
-    their cut (rows of the tables).  BM25 and FAISS are made from the whole folder, so
-    the result is what a full build makes.  ``previous``
-    also gives the counts of added / changed / removed documents and, for unchanged
-    ones, the time they were first indexed.  ``reason`` says why a full build was made
-    (recorded in ``build_info``).  The embedder is loaded only if something needs
-    encoding."""
-    import faiss
-
+    that is allowed; :func:`update` checks), unchanged files keep their document and
+    their cut, and IVF indexes their training.  BM25 and the vector indexes are made from
+    the whole folder, so the result is what a full build makes.  ``previous`` also gives
+    the counts of added / changed / removed documents and, for unchanged ones, the time
+    they were first indexed.  ``reason`` says why a full build was made (recorded in
+    ``build_info``).  The embedder is loaded only if something needs encoding."""
     started = _now()
+    reuse = bool(reuse and previous is not None)
+    documents, skipped = _read(settings, previous, reuse, started)
+    # The previous cut is reused only from the same version of this code (cutting rules change).
+    same_cut = reuse and previous.manifest.get("qa_version") == __version__
+    paragraphs, sentences, chunks = _tables(documents, settings, previous if same_cut else None)
+    texts = dict(zip(("sentences", "windows", "chunks"), _passage_texts(documents, sentences, chunks)))
+    if not texts["sentences"]:
+        raise IndexProblem(f"nothing quotable in {settings.docs}: every line looks like boilerplate")
+    known, missing, embedder, model = _embed(settings, embedder, texts, previous if reuse else None, progress)
+    stores, vector_info = _vector_indexes(texts, known, model["dimension"], settings, previous if reuse else None)
+    build_info = _changes(documents, skipped, sentences, chunks, texts, missing, previous, embedder)
+    build_info.update(full=not reuse, reason=reason)
+    stemmer = _stemmer()
+    return Index(
+        manifest=_manifest(
+            settings, started, model, documents, skipped, (paragraphs, sentences, chunks), vector_info, build_info
+        ),
+        documents=documents,
+        paragraphs=paragraphs,
+        sentences=sentences,
+        chunks=chunks,
+        sentence_vectors=stores["sentences"],
+        window_vectors=stores["windows"],
+        chunk_vectors=stores["chunks"],
+        bm25_sentences=_bm25(texts["sentences"], stemmer),
+        bm25_chunks=_bm25(texts["chunks"], stemmer),
+        build_info=build_info,
+        encoder=embedder,
+    )
+
+
+def _read(settings: Settings, previous: Index | None, reuse: bool, started: str):
+    """Build step 1: the documents of the folder (and the files skipped), each with the
+    time it was first indexed.  An update takes unchanged files' documents from the
+    previous index (no extraction) when the catalog and this code are the same as then."""
     from .extract import versions
 
-    # An update takes unchanged files' documents from the previous index (no extraction)
-    # when the catalog and this code are the same as then.
     same_reading = (
         reuse
-        and previous is not None
         and previous.manifest.get("qa_version") == __version__
         and previous.manifest.get("format_version") == FORMAT_VERSION
         and previous.manifest.get("extraction") == versions()
@@ -331,75 +360,78 @@ def build(
         else replace(d, indexed_at=started)
         for d in documents
     ]
-    # The previous cut is reused only from the same version of this code (cutting rules change).
-    same_cut = reuse and previous is not None and previous.manifest.get("qa_version") == __version__
-    paragraphs, sentences, chunks = _tables(documents, settings, previous if same_cut else None)
-    sentence_texts, window_texts, chunk_texts = _passage_texts(documents, sentences, chunks)
-    if not sentence_texts:
-        raise IndexProblem(f"nothing quotable in {settings.docs}: every line looks like boilerplate")
+    return documents, skipped
 
-    reuse = bool(reuse and previous is not None)
-    known = _known_vectors(previous) if reuse else {}
-    all_texts = sentence_texts + window_texts + chunk_texts
+
+def _embed(settings: Settings, embedder: Embedder | None, texts: dict, previous: Index | None, progress: bool):
+    """Build step 3: a vector for every passage text — the previous index's where it holds
+    the same text, the embedder's for the rest (loaded only then).  Returns (text →
+    vector, the texts encoded, the embedder, the manifest's model record)."""
+    known = _known_vectors(previous) if previous is not None else {}
+    all_texts = texts["sentences"] + texts["windows"] + texts["chunks"]
     missing = [t for t in dict.fromkeys(all_texts) if t not in known]
-    if missing:
-        # The ONNX backends export into a folder beside the index (kept: later builds skip torch).
-        work = Path(settings.index).with_name(f".{Path(settings.index).name}.encoder")
-        embedder = embedder or build_embedder(settings.model, settings.threads, settings.backend, work_dir=work)
-        bar = None
-        if progress:
-            from tqdm import tqdm
+    if not missing:
+        return known, missing, embedder, dict(previous.manifest["model"])
+    # The ONNX backends export into a folder beside the index (kept: later builds skip torch).
+    work = Path(settings.index).with_name(f".{Path(settings.index).name}.encoder")
+    embedder = embedder or build_embedder(settings.model, settings.threads, settings.backend, work_dir=work)
+    bar = None
+    if progress:
+        from tqdm import tqdm
 
-            bar = tqdm(total=len(missing), unit="passage", desc="embedding", leave=False)
-        fresh = encode_sorted(embedder, missing, settings.batch_size, bar.update if bar else None)
-        if bar:
-            bar.close()
-        known.update(zip(missing, fresh))
-        model = {"name": embedder.name, "dimension": embedder.dimension, "normalized": True}
-    else:
-        model = dict(previous.manifest["model"])
-    dimension = model["dimension"]
+        bar = tqdm(total=len(missing), unit="passage", desc="embedding", leave=False)
+    fresh = encode_sorted(embedder, missing, settings.batch_size, bar.update if bar else None)
+    if bar:
+        bar.close()
+    known.update(zip(missing, fresh))
+    return known, missing, embedder, {"name": embedder.name, "dimension": embedder.dimension, "normalized": True}
 
-    vector_info: dict[str, dict] = {}
 
-    def flat(texts: list[str], name: str):
-        """The product's vector index for these texts: exact below ~20k, IVF-SQ8 above (qa/vectors.py);
-        an update reuses the previous IVF index's training (qa.vectors.build_vector_index)."""
-        from .vectors import build_vector_index, describe
+def _vector_indexes(texts: dict, known: dict, dimension: int, settings: Settings, previous: Index | None):
+    """Build step 4: the vector index of each passage kind (exact below ~20k, IVF-SQ8
+    above: qa/vectors.py; an update reuses the previous IVF index's training), and their
+    records for the manifest."""
+    import faiss
 
-        if not texts:
-            index = faiss.IndexFlatIP(dimension)
-        else:
-            info: dict = {}
-            like = getattr(previous, f"{name[:-1]}_vectors", None) if reuse else None
-            index = build_vector_index(
-                np.stack([known[t] for t in texts]).astype(np.float32, copy=False),
-                settings.vector_index,
-                info=info,
-                like=like,
-            )
-            if info.get("reused_training"):  # the tuning measured then still describes this nprobe
-                then = (previous.manifest.get("vectors") or {}).get(name, {})
-                info.update({k: then[k] for k in ("tuned_recall_at_10",) if k in then})
-            vector_info[name] = dict(describe(index), **{k: v for k, v in info.items() if k != "build_seconds"})
-        return index
+    from .vectors import build_vector_index, describe
 
-    # Which documents had anything encoded, and what changed since the previous index.
+    stores, records = {}, {}
+    for name in ("sentences", "windows", "chunks"):
+        if not texts[name]:
+            stores[name] = faiss.IndexFlatIP(dimension)
+            continue
+        info: dict = {}
+        like = getattr(previous, f"{name[:-1]}_vectors", None)
+        stores[name] = build_vector_index(
+            np.stack([known[t] for t in texts[name]]).astype(np.float32, copy=False),
+            settings.vector_index,
+            info=info,
+            like=like,
+        )
+        if info.get("reused_training"):  # the tuning measured then still describes this nprobe
+            then = (previous.manifest.get("vectors") or {}).get(name, {})
+            info.update({k: then[k] for k in ("tuned_recall_at_10",) if k in then})
+        records[name] = dict(describe(stores[name]), **{k: v for k, v in info.items() if k != "build_seconds"})
+    return stores, records
+
+
+def _changes(documents, skipped, sentences, chunks, texts, missing, previous, embedder) -> dict:
+    """What the build did: documents added / changed / removed / unchanged since the
+    previous index, files skipped, passages encoded and reused (``build_info``)."""
+    before = {d.doc_id: d for d in previous.documents} if previous is not None else {}
+    all_texts = texts["sentences"] + texts["windows"] + texts["chunks"]
     missing_set = set(missing)
     owners = np.concatenate([sentences[:, Col.DOC], sentences[:, Col.DOC], chunks[:, Col.DOC]])
     reembedded = {int(d) for d, t in zip(owners, all_texts) if t in missing_set}
     now_ids = {d.doc_id: d for d in documents}
-    added = [i for i in now_ids if i not in before]
-    removed = [i for i in before if i not in now_ids]
-    changed = [i for i in now_ids if i in before and before[i].sha256 != now_ids[i].sha256]
     unchanged = [i for i in now_ids if i in before and before[i].sha256 == now_ids[i].sha256]
     described = lambda d: (d.title, d.outlet, d.date, d.url)  # noqa: E731
-    build_info = {
-        "full": not reuse,
-        "reason": reason,
-        "added": added,
-        "changed": changed,
-        "removed": removed,
+    return {
+        "full": previous is None,
+        "reason": "",
+        "added": [i for i in now_ids if i not in before],
+        "changed": [i for i in now_ids if i in before and before[i].sha256 != now_ids[i].sha256],
+        "removed": [i for i in before if i not in now_ids],
         "unchanged": len(unchanged),
         "metadata_changed": sum(described(before[i]) != described(now_ids[i]) for i in unchanged),
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
@@ -411,14 +443,13 @@ def build(
         else None,  # what embedded (qa.distributed)
     }
 
-    stemmer = _stemmer()
-    catalog = catalog_bytes(settings.docs)
 
-    stores = {
-        name: flat(texts, name)
-        for name, texts in (("sentences", sentence_texts), ("windows", window_texts), ("chunks", chunk_texts))
-    }
-    manifest = {
+def _manifest(settings, started, model, documents, skipped, tables, vector_info, build_info) -> dict:
+    """The index's manifest.json (less the file sizes and build steps' entries: :func:`save`)."""
+    from .extract import versions
+
+    paragraphs, sentences, chunks = tables
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": started,
@@ -435,7 +466,7 @@ def build(
         "bm25": {"library": "bm25s", "stopwords": "en", "stemmer": "snowball english"},
         "corpus": {
             "root": str(Path(settings.docs).resolve()),
-            "catalog_sha256": hashlib.sha256(catalog).hexdigest() if catalog is not None else None,
+            "catalog_sha256": _catalog_sha(settings.docs),
             "documents": {d.doc_id: d.sha256 for d in documents},
             # Characters of each stored text: a shortened documents.jsonl is caught on load.
             "text_lengths": {d.doc_id: len(d.text) for d in documents},
@@ -452,20 +483,6 @@ def build(
         },
         "build": {k: (len(v) if isinstance(v, list) and k != "skipped" else v) for k, v in build_info.items()},
     }
-    return Index(
-        manifest=manifest,
-        documents=documents,
-        paragraphs=paragraphs,
-        sentences=sentences,
-        chunks=chunks,
-        sentence_vectors=stores["sentences"],
-        window_vectors=stores["windows"],
-        chunk_vectors=stores["chunks"],
-        bm25_sentences=_bm25(sentence_texts, stemmer),
-        bm25_chunks=_bm25(chunk_texts, stemmer),
-        build_info=build_info,
-        encoder=embedder,
-    )
 
 
 def update(settings: Settings, embedder: Embedder | None = None, progress: bool = False, full: bool = False) -> Index:
