@@ -12,7 +12,7 @@ from .cleaning import near_duplicate_words, word_set
 from .data import Answer, Col, Document, Quote
 from .errors import QuestionError
 from .index import Index
-from .retrieval import Retriever, Signals, _top
+from .retrieval import Retriever, Signals, top_indices
 from .reader import Reader, shipped_reader
 from .scoring import (
     ANSWERABILITY_FEATURES,
@@ -234,7 +234,7 @@ class Engine:
                 scores = r.chunk_dense(sig.query_vector, rows)
             else:
                 scores = r.lexical_chunks.scores_of(sig.chunk_terms, rows)
-            best = _top(scores, 4 * k)
+            best = top_indices(scores, 4 * k)
             rows, scores = rows[best], scores[best]
         ranked = [(*(int(x) for x in table[i, Col.SPAN]), float(c)) for i, c in zip(rows, scores)]
         return self._take(ranked, k)

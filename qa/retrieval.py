@@ -87,7 +87,7 @@ class Lexical:
         k = min(int(k), self.rows)
         if self._model is not None:
             full = _bm25_scores(self._model, list(terms))
-            best = _top(full, k)
+            best = top_indices(full, k)
             return best, full[best]
         terms = np.asarray(terms, dtype=np.int64)
         ub = self.upper_bounds[terms] if len(terms) else np.zeros(0)
@@ -118,7 +118,7 @@ class Lexical:
         return ids, vals
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first (ties: lower index first). A full sort
     only for small arrays; large ones are partitioned first."""
     if len(scores) > 8 * k:
@@ -160,17 +160,6 @@ class Rows:
         from .vectors import vectors_of
 
         return vectors_of(self.stored, ids)
-
-    def scores(self, query: np.ndarray, k: int = 256) -> np.ndarray:
-        """Cosine of ``query`` with every row: exact for flat indexes; for the approximate
-        kinds the nearest ``k`` rows get their scores and the rest -1."""
-        if self._matrix is not None:
-            return self._matrix @ query
-        out = np.full(self.stored.ntotal, -1.0, dtype=np.float32)
-        dist, ids = self.stored.search(query[None, :].astype(np.float32), min(k, self.stored.ntotal))
-        keep = ids[0] >= 0
-        out[ids[0][keep]] = dist[0][keep]
-        return out
 
 
 class Retriever:
@@ -260,7 +249,7 @@ class Retriever:
         if len(pool) < k:  # a tiny collection: every chunk may be a top chunk
             pool = np.union1d(pool, np.arange(min(n, k + len(pool)), dtype=np.int64))
         fused = self.chunk_dense(qv, pool) + _relative(self.lexical_chunks.scores_of(terms, pool), best_bm25)
-        return pool[_top(fused, k)]
+        return pool[top_indices(fused, k)]
 
     def chunk_dense(self, qv: np.ndarray, chunks: np.ndarray) -> np.ndarray:
         """Cosine of the question with these chunks."""
