@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import repeat
 from pathlib import Path
 
@@ -187,21 +187,12 @@ class Scorer:
         return float(1.0 / (1.0 + np.exp(-z)))
 
     def to_json(self) -> dict:
-        return {
-            "weights": self.weights,
-            "confidence_weights": self.confidence_weights,
-            "min_confidence": self.min_confidence,
-            "max_pair_chars": self.max_pair_chars,
-            "source": self.source,
-        }
+        return _fields_json(self)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> "Scorer":
         """The tuned scorer from ``qa/weights.json``, or the built-in defaults without it."""
-        if not Path(path).exists():
-            return cls()
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return _from_json(cls, path) if Path(path).exists() else cls()
 
 
 # ---------------------------------------------------------------- the reader stage
@@ -256,21 +247,21 @@ class ReaderScorer:
         return float(1.0 / (1.0 + np.exp(-z)))
 
     def to_json(self) -> dict:
-        return {
-            "pre_weights": self.pre_weights,
-            "weights": self.weights,
-            "answerability": self.answerability,
-            "min_confidence": self.min_confidence,
-            "depth": self.depth,
-            "max_pair_chars": self.max_pair_chars,
-            "linear_gate": self.linear_gate,
-            "source": self.source,
-        }
+        return _fields_json(self)
 
     @classmethod
     def load(cls, path: Path = READER_SCORER_FILE) -> "ReaderScorer | None":
         """The trained reader scorer, or None when it has not been trained."""
-        if not Path(path).exists():
-            return None
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return _from_json(cls, path) if Path(path).exists() else None
+
+
+def _fields_json(scorer) -> dict:
+    """A scorer's fields, in order, as the JSON its file holds."""
+    return {f.name: getattr(scorer, f.name) for f in fields(scorer)}
+
+
+def _from_json(cls, path: Path):
+    """A scorer from its JSON file; keys that are not fields (records written beside them
+    by the training scripts: figures, dates) are left out."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
