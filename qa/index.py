@@ -308,7 +308,8 @@ def build(
     ``build_info``).  The embedder is loaded only if something needs encoding."""
     started = _now()
     reuse = bool(reuse and previous is not None)
-    documents, skipped = _read(settings, previous, reuse, started)
+    catalog_sha = _catalog_sha(settings.docs)
+    documents, skipped = _read(settings, previous, reuse, started, catalog_sha)
     # The previous cut is reused only from the same version of this code (cutting rules change).
     same_cut = reuse and previous.manifest.get("qa_version") == __version__
     paragraphs, sentences, chunks = _tables(documents, settings, previous if same_cut else None)
@@ -322,7 +323,15 @@ def build(
     stemmer = _stemmer()
     return Index(
         manifest=_manifest(
-            settings, started, model, documents, skipped, (paragraphs, sentences, chunks), vector_info, build_info
+            settings,
+            started,
+            model,
+            catalog_sha,
+            documents,
+            skipped,
+            (paragraphs, sentences, chunks),
+            vector_info,
+            build_info,
         ),
         documents=documents,
         paragraphs=paragraphs,
@@ -338,7 +347,7 @@ def build(
     )
 
 
-def _read(settings: Settings, previous: Index | None, reuse: bool, started: str):
+def _read(settings: Settings, previous: Index | None, reuse: bool, started: str, catalog_sha: str | None):
     """Build step 1: the documents of the folder (and the files skipped), each with the
     time it was first indexed.  An update takes unchanged files' documents from the
     previous index (no extraction) when the catalog and this code are the same as then."""
@@ -349,7 +358,7 @@ def _read(settings: Settings, previous: Index | None, reuse: bool, started: str)
         and previous.manifest.get("qa_version") == __version__
         and previous.manifest.get("format_version") == FORMAT_VERSION
         and previous.manifest.get("extraction") == versions()
-        and previous.manifest["corpus"].get("catalog_sha256") == _catalog_sha(settings.docs)
+        and previous.manifest["corpus"].get("catalog_sha256") == catalog_sha
     )
     known = {d.path: d for d in previous.documents} if same_reading else None
     documents, skipped = scan(settings.docs, settings.max_document_mb, known)
@@ -444,7 +453,7 @@ def _changes(documents, skipped, sentences, chunks, texts, missing, previous, em
     }
 
 
-def _manifest(settings, started, model, documents, skipped, tables, vector_info, build_info) -> dict:
+def _manifest(settings, started, model, catalog_sha, documents, skipped, tables, vector_info, build_info) -> dict:
     """The index's manifest.json (less the file sizes and build steps' entries: :func:`save`)."""
     from .extract import versions
 
@@ -466,7 +475,7 @@ def _manifest(settings, started, model, documents, skipped, tables, vector_info,
         "bm25": {"library": "bm25s", "stopwords": "en", "stemmer": "snowball english"},
         "corpus": {
             "root": str(Path(settings.docs).resolve()),
-            "catalog_sha256": _catalog_sha(settings.docs),
+            "catalog_sha256": catalog_sha,
             "documents": {d.doc_id: d.sha256 for d in documents},
             # Characters of each stored text: a shortened documents.jsonl is caught on load.
             "text_lengths": {d.doc_id: len(d.text) for d in documents},
@@ -888,10 +897,9 @@ def stale_reason(manifest: dict, docs: Path) -> str:
     removed = sorted(set(then) - set(now))
     changed = sorted(k for k in set(now) & set(then) if now[k] != then[k])
     try:
-        catalog = catalog_bytes(docs)
+        catalog_sha = _catalog_sha(docs)
     except ValueError as exc:
         return str(exc)
-    catalog_sha = hashlib.sha256(catalog).hexdigest() if catalog is not None else None
     parts = [f"{len(x)} {word}" for x, word in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
     if catalog_sha != manifest["corpus"].get("catalog_sha256"):
         parts.append("catalog changed")
