@@ -223,7 +223,7 @@ def one_size(target: int, model: str, arts, varier: Varier, questions_n: int, re
     for extra in docs.glob("n*.txt"):  # the previous run's update documents
         extra.unlink()
     shutil.rmtree(WORK / f"new-{tag}", ignore_errors=True)
-    estimate, qs = make_corpus(docs, target, arts, varier) if not any(docs.glob("*.txt")) else (None, None)
+    qs = make_corpus(docs, target, arts, varier)[1] if not any(docs.glob("*.txt")) else None
     qfile = WORK / f"questions-{target}.json"
     if qs is not None:
         random.Random(7).shuffle(qs)

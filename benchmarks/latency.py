@@ -69,6 +69,21 @@ def machine() -> dict:
     }
 
 
+def run_record() -> dict:
+    """The start of a benchmark's JSON record (machine, command, load), announced on stdout."""
+    info = {
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "load_start": load(),
+        "rows": [],
+    }
+    print(
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}",
+        flush=True,
+    )
+    return info
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -244,16 +259,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     folders = {"seeds": args.seeds_index, "squad-dev": args.squad_index}
-    info = {
-        "machine": machine(),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "load_start": load(),
-        "rows": [],
-    }
-    print(
-        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}",
-        flush=True,
-    )
+    info = run_record()
     header = f"{'set':10} {'backend':7} {'thr':>3} {'bare p50':>9} {'answer p50':>10} {'p95':>7} {'ratio':>6} | {'encode':>13} {'search':>11} {'quotes':>11} | load"
     print(header)
     for name in args.sets:

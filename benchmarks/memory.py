@@ -30,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from latency import ensure_export, ensure_index, load, machine, questions  # noqa: E402
+from latency import ensure_export, ensure_index, load, questions, run_record  # noqa: E402
 
 
 PATCHED = """
@@ -141,16 +141,7 @@ def main(argv=None) -> int:
     ensure_index(ROOT / "seeds", index)
     ensure_export(index)
     qs = questions(ROOT / "eval" / "seeds.jsonl", args.requests)
-    info = {
-        "machine": machine(),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "load_start": load(),
-        "rows": [],
-    }
-    print(
-        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}",
-        flush=True,
-    )
+    info = run_record()
     for variant in args.variants:
         row = run_variant(variant, index, free_port(), qs, args.timeout)
         row["load_after"] = load()
