@@ -35,6 +35,24 @@ def run_qa(
     return proc
 
 
+def index_command(docs: Path, index: Path, *extra: str) -> list[str]:
+    """``python -m qa index`` of ``docs`` into ``index`` with the fast test embedder, as an
+    argument list for the tests that start (and kill, or race) the command themselves."""
+    return [
+        sys.executable,
+        "-m",
+        "qa",
+        "index",
+        "--docs",
+        str(docs),
+        "--index",
+        str(index),
+        "--model",
+        "hash-256",
+        *extra,
+    ]
+
+
 def cli(*args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
     """``qa ARGS`` run in this process (``qa.cli.main``): the same exit status, stdout and
     stderr as :func:`run_qa` gives, without starting Python again.  End-to-end checks of the

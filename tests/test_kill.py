@@ -7,31 +7,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 from qa.index import load
 
-from .conftest import ROOT, SEEDS
+from .conftest import ROOT, SEEDS, index_command
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
-
-
-def index_cmd(docs, index, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "qa",
-        "index",
-        "--docs",
-        str(docs),
-        "--index",
-        str(index),
-        "--model",
-        "hash-256",
-        "--quiet",
-        *extra,
-    ]
 
 
 def test_sigkill_during_index_leaves_a_loadable_index(tmp_path):
@@ -44,7 +26,7 @@ def test_sigkill_during_index_leaves_a_loadable_index(tmp_path):
                 src.read_text(encoding="utf-8") + f"\nCopy {i}.\n", encoding="utf-8"
             )
     index = tmp_path / "index"
-    subprocess.run(index_cmd(docs, index), check=True, env=ENV, capture_output=True, timeout=300)
+    subprocess.run(index_command(docs, index, "--quiet"), check=True, env=ENV, capture_output=True, timeout=300)
     before = json.loads((index / "manifest.json").read_text())["corpus"]["documents"]
 
     # Change the corpus, then kill rebuilds at growing delays: whatever the moment, what is
@@ -53,7 +35,10 @@ def test_sigkill_during_index_leaves_a_loadable_index(tmp_path):
     outcomes = set()
     for delay in (0.3, 0.8, 1.5, 2.5, 4.0):
         proc = subprocess.Popen(
-            index_cmd(docs, index, "--full"), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            index_command(docs, index, "--quiet", "--full"),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
@@ -64,7 +49,9 @@ def test_sigkill_during_index_leaves_a_loadable_index(tmp_path):
         assert loaded.sentence_vectors.ntotal == len(loaded.sentences)
     assert "old" in outcomes, "at least one kill landed before the swap"
     # Leftover temporary folders do not break the next build.
-    subprocess.run(index_cmd(docs, index, "--full"), check=True, env=ENV, capture_output=True, timeout=300)
+    subprocess.run(
+        index_command(docs, index, "--quiet", "--full"), check=True, env=ENV, capture_output=True, timeout=300
+    )
     assert load(index).manifest["corpus"]["documents"] != before
     assert not list(tmp_path.glob(".index.building-*")), "killed builds' temporary folders are cleaned up"
     shutil.rmtree(docs)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import ROOT, SEEDS, one_line_error, run_qa as qa
+from .conftest import ROOT, SEEDS, index_command, one_line_error, run_qa as qa
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
@@ -222,7 +222,7 @@ def test_second_writer_waits_for_the_first_and_loses_nothing(tmp_path):
         assert "being written by another" in line and str(holder.pid) in line
         # By default the second writer waits, says so, and builds from the folder as it is then.
         writer = subprocess.Popen(
-            [sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index), "--model", "hash-256"],
+            index_command(docs, index),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=ENV,
@@ -275,7 +275,7 @@ def test_a_slow_writer_never_overwrites_a_later_one(tmp_path):
         assert a.stdout.readline().strip() == "encoding"  # A has read the folder and is embedding
         _new_article(docs, 2)  # X
         b = subprocess.Popen(
-            [sys.executable, "-m", "qa", "index", "--docs", str(docs), "--index", str(index), "--model", "hash-256"],
+            index_command(docs, index),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=ENV,
@@ -301,19 +301,7 @@ def test_concurrent_writers_lose_no_document(tmp_path):
     docs, index = tmp_path / "docs", tmp_path / "index"
     shutil.copytree(SEEDS, docs)
     expected = {p.stem for p in SEEDS.glob("*.txt")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "qa",
-        "index",
-        "--docs",
-        str(docs),
-        "--index",
-        str(index),
-        "--model",
-        "hash-256",
-        "--quiet",
-    ]
+    cmd = index_command(docs, index, "--quiet")
     for n in range(10):
         _new_article(docs, n)
         first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
