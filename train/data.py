@@ -102,17 +102,11 @@ class Example:
     group: int  # the question it belongs to
 
 
-def reader_examples(
-    articles: dict[str, list[dict]],
-    questions: int,
-    seed: int = 13,
-    paragraph_negatives: int = 1,
-    hard_negatives: int = 1,
-    swapped: float = 0.0,
-) -> list[Example]:
-    """Training pairs for ``questions`` sampled questions (see :func:`examples_from`)."""
+def reader_examples(articles: dict[str, list[dict]], questions: int, **options) -> list[Example]:
+    """Training pairs for ``questions`` sampled questions of raw articles: their paragraphs
+    cut into sentences, then :func:`examples_from` (``options``: its seed and negatives)."""
     per_article = {t: paragraphs(articles[t]) for t in sorted(articles)}
-    return examples_from(per_article, questions, seed, paragraph_negatives, hard_negatives, swapped)
+    return examples_from(per_article, questions, **options)
 
 
 def examples_from(
