@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from latency import load, machine, pct  # noqa: E402
 from standin import NAME as STANDIN  # noqa: E402
 
-from qa.vectors import TARGET_RECALL  # noqa: E402
+from qa.index.vectors import TARGET_RECALL  # noqa: E402
 
 
 # ---------------------------------------------------------------- corpus
@@ -131,7 +131,7 @@ import json, sys, time
 sys.path.insert(0, "benchmarks")
 t = time.perf_counter()
 from standin import embedder_for
-import qa.index as index_mod
+import qa.index.store as index_mod
 from qa.settings import Settings
 docs, folder, model, full = sys.argv[1:5]
 embedder = embedder_for(model)
@@ -299,12 +299,12 @@ def question_nprobe(folder: Path, questions: list[str], model: str, target: floa
     ``target`` recall@10 on the questions (against an exact search of the stored vectors)."""
     import faiss
 
-    from qa.vectors import exact_top, load_vector_index, recall_at, vectors_of
+    from qa.index.vectors import exact_top, load_vector_index, recall_at, vectors_of
     from standin import embedder_for
 
     embedder = embedder_for(model)
     if embedder is None:
-        from qa.embedding import load_embedder
+        from qa.index.embedding import load_embedder
 
         embedder = load_embedder(model, 1, onnx_dir=folder)
     q = embedder.encode(questions).astype(np.float32)

@@ -46,7 +46,7 @@ def passage_texts(folder: Path) -> list[str]:
 
 
 def make_embedder(backend: str, threads: int, export_dir: Path):
-    from qa.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+    from qa.index.embedding import OnnxEmbedder, SentenceTransformerEmbedder
 
     t = time.perf_counter()
     if backend == "torch":
@@ -59,7 +59,7 @@ def make_embedder(backend: str, threads: int, export_dir: Path):
 
 
 def evaluate(folder: Path, qa_file: Path, export_dir: Path, threads: int) -> dict:
-    from qa.embedding import OnnxEmbedder
+    from qa.index.embedding import OnnxEmbedder
     from qa.evaluation import load_qa, predict, score
     from qa.pipeline import open_engine
     from qa.settings import Settings
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, metavar="OUT")
     args = p.parse_args(argv)
 
-    from qa.embedding import export_onnx, read_onnx_meta
+    from qa.index.embedding import export_onnx, read_onnx_meta
     from qa.pipeline import build_index
     from qa.settings import Settings
 

@@ -36,7 +36,7 @@ QUESTION = "How many people can CECOT hold?"
 
 PATCHED = """
 import runpy, sys
-import qa.embedding as e, qa.pipeline as p
+import qa.index.embedding as e, qa.pipeline as p
 p.load_embedder = lambda model, threads=0: e.load_embedder(model, threads, onnx_dir={index!r})
 sys.argv = ["qa", *sys.argv[1:]]
 runpy.run_module("qa", run_name="__main__", alter_sys=True)

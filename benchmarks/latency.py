@@ -115,7 +115,7 @@ def ensure_index(docs: Path, folder: Path) -> None:
 
 
 def ensure_export(folder: Path) -> None:
-    from qa.embedding import export_onnx, read_onnx_meta
+    from qa.index.embedding import export_onnx, read_onnx_meta
 
     if read_onnx_meta(folder) is None:
         print(f"exporting the ONNX encoder into {folder} ...", file=sys.stderr, flush=True)
@@ -131,7 +131,7 @@ def set_threads(threads: int) -> None:
 
 
 def make_embedder(backend: str, threads: int, folder: Path):
-    from qa.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+    from qa.index.embedding import OnnxEmbedder, SentenceTransformerEmbedder
 
     if backend == "torch":
         emb = SentenceTransformerEmbedder(threads=threads)
@@ -208,7 +208,7 @@ def run_one(name: str, backend: str, threads: int, folder: Path, qs: list[str], 
 def agreement(folder: Path, qs: list[str]) -> dict:
     """ONNX vs torch on ``qs``: the lowest cosine between their question vectors, and how
     many questions get the same top-1 quote from the engine."""
-    from qa.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+    from qa.index.embedding import OnnxEmbedder, SentenceTransformerEmbedder
     from qa.pipeline import open_engine
     from qa.settings import Settings
 

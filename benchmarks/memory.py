@@ -35,7 +35,7 @@ from latency import ensure_export, ensure_index, load, questions, run_record  # 
 
 PATCHED = """
 import runpy, sys
-import qa.embedding as e, qa.pipeline as p
+import qa.index.embedding as e, qa.pipeline as p
 p.load_embedder = lambda model, threads=0: e.load_embedder(model, threads, onnx_dir={index!r})
 sys.argv = ["app.py", *sys.argv[1:]]
 runpy.run_path({app!r}, run_name="__main__")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Vector search at 10^3 … 10^6 passages with qa.vectors: build time, search time, recall, size, memory.
+"""Vector search at 10^3 … 10^6 passages with qa.index.vectors: build time, search time, recall, size, memory.
 
     python benchmarks/scale.py                              # 1e3 1e4 1e5 1e6, auto kind (+ the other kind at 1e5)
     python benchmarks/scale.py --sizes 1000 10000 --json scale.json
@@ -37,7 +37,7 @@ import numpy as np
 def rss():
     return {l.split(":")[0]: int(l.split()[1]) // 1024 for l in open("/proc/self/status") if l.startswith(("VmRSS", "VmHWM"))}
 import faiss
-from qa.vectors import load_vector_index
+from qa.index.vectors import load_vector_index
 faiss.omp_set_num_threads(1)
 q = np.load(sys.argv[2], allow_pickle=False)
 before = rss()
@@ -85,7 +85,7 @@ def synthetic(base: np.ndarray, n: int, seed: int = 0, block: int = 100_000, noi
 
 
 def query_vectors(limit: int) -> np.ndarray:
-    from qa.embedding import OnnxEmbedder
+    from qa.index.embedding import OnnxEmbedder
 
     folder = ROOT / ".bench" / "latency-squad-dev"
     qs = questions(SETS["squad-dev"][1], 0) + questions(SETS["seeds"][1], 0)
@@ -110,7 +110,7 @@ def probe(path: Path, queries_file: Path, mmap: bool) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000, 1_000_000])
-    p.add_argument("--kinds", nargs="+", default=["auto"], help="kinds to build at every size (qa.vectors.KINDS)")
+    p.add_argument("--kinds", nargs="+", default=["auto"], help="kinds to build at every size (qa.index.vectors.KINDS)")
     p.add_argument(
         "--compare-at", type=int, default=100_000, help="at this size also build the kind auto does not pick (0: never)"
     )
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
 
     import faiss
 
-    from qa.vectors import build_vector_index, choose_kind, describe, exact_top, recall_at, save_vector_index
+    from qa.index.vectors import build_vector_index, choose_kind, describe, exact_top, recall_at, save_vector_index
 
     faiss.omp_set_num_threads(1)
     args.work.mkdir(parents=True, exist_ok=True)

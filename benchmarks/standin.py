@@ -29,7 +29,7 @@ class StaticEmbedder:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        from qa.embedding import resolve_model
+        from qa.index.embedding import resolve_model
 
         folder = Path(resolve_model("all-MiniLM-L6-v2"))
         self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))

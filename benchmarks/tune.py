@@ -4,7 +4,7 @@
     python benchmarks/tune.py --write         # ... and store the result in qa/weights.json
 
 Data and splits (nothing here is tuned on the figures it reports):
-- Ranking weights: a listwise (softmax) linear model over qa.scoring.FEATURES, fit on
+- Ranking weights: a listwise (softmax) linear model over qa.answer.scoring.FEATURES, fit on
   squad-dev questions plus eval/seeds-dev.jsonl. squad-dev figures are by leave-one-article-out
   cross-validation (each article scored by weights fit without it); eval/seeds.jsonl is never used.
 - Quote units are single sentences and adjacent pairs; a length penalty is chosen on the
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from qa.evaluation import contains_answer, load_qa, score  # noqa: E402
 from qa.pipeline import ensure_index  # noqa: E402
-from qa.scoring import CONFIDENCE_FEATURES, UNIT_FEATURES, WEIGHTS_FILE, Scorer  # noqa: E402
+from qa.answer.scoring import CONFIDENCE_FEATURES, UNIT_FEATURES, WEIGHTS_FILE, Scorer  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"

@@ -25,3 +25,25 @@ OFFLINE_ENV = {
     "DO_NOT_TRACK": "1",
 }
 _os.environ.update(OFFLINE_ENV)
+
+
+def stage_api(package: str, modules: dict[str, tuple[str, ...]]):
+    """``__all__`` and ``__getattr__`` for a stage's package (qa/ingest, qa/index, ...).
+
+    ``modules`` maps each module of the package to the public names it defines, so the
+    package's ``__init__`` reads as a map of the stage.  A name is imported from its module
+    on first use (``from qa.index import load``): importing one module of a stage never
+    imports its siblings, and ``qa ask`` loads only what it uses (issue 14; see also the
+    import-direction test in tests/test_package.py)."""
+    import importlib
+
+    where = {name: module for module, names in modules.items() for name in names}
+
+    def __getattr__(name: str):
+        if name not in where:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{where[name]}"), name)
+        setattr(importlib.import_module(package), name, value)  # found once, then a plain attribute
+        return value
+
+    return sorted(where), __getattr__

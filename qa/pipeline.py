@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import index as index_mod
-from .answer import Engine
-from .scoring import Scorer
-from .embedding import Embedder, load_embedder
+from .answer.engine import Engine
+from .answer.scoring import Scorer
+from .index.embedding import Embedder, load_embedder
 from .index import Index, IndexProblem
 from .settings import Settings
 

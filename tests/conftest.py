@@ -54,13 +54,13 @@ def index_command(docs: Path, index: Path, *extra: str) -> list[str]:
 
 
 def cli(*args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
-    """``qa ARGS`` run in this process (``qa.cli.main``): the same exit status, stdout and
+    """``qa ARGS`` run in this process (``qa.serve.cli.main``): the same exit status, stdout and
     stderr as :func:`run_qa` gives, without starting Python again.  End-to-end checks of the
     installed command (environment, signals, strace) use :func:`run_qa`."""
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
-    from qa.cli import main
+    from qa.serve.cli import main
 
     data = stdin.encode("utf-8") if isinstance(stdin, str) else (stdin or b"")
     out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.StringIO()
@@ -92,7 +92,7 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="session")
 def fake_engine(tmp_path_factory):
     """The seeds indexed with the hash embedder: fast, deterministic, no model."""
-    from qa.embedding import HashEmbedder
+    from qa.index.embedding import HashEmbedder
     from qa.pipeline import build_index, open_engine
     from qa.settings import Settings
 

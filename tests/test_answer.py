@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer import NO_ANSWER, QuestionError
-from qa.cleaning import near_duplicate, sentence_skip_reason
+from qa.answer.engine import NO_ANSWER, QuestionError
+from qa.ingest.cleaning import near_duplicate, sentence_skip_reason
 from qa.evaluation import load_qa
 
 from .conftest import SEED_QA

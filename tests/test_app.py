@@ -27,7 +27,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 from qa.data import Answer, Quote  # noqa: E402
-from qa.web import (  # noqa: E402
+from qa.serve.web import (  # noqa: E402
     NO_ANSWER_LEAD,
     escape_html,
     escape_markdown,

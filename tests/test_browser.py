@@ -20,7 +20,7 @@ try:
 except ImportError:  # tests/ not a package: pytest puts tests/ itself on sys.path
     from test_app import OUT_OF_SCOPE, ROOT, SEEDS, start_app
 
-from qa.present import _LINE_BREAKS as LINE_BREAKS  # noqa: E402  (how the chat shows line breaks)
+from qa.serve.present import _LINE_BREAKS as LINE_BREAKS  # noqa: E402  (how the chat shows line breaks)
 
 pytestmark = pytest.mark.browser
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.chunking import layout, split_paragraphs
-from qa.cleaning import near_duplicate, paragraph_skip_reason, sentence_skip_reason
-from qa.corpus import read_corpus
+from qa.ingest.chunking import layout, split_paragraphs
+from qa.ingest.cleaning import near_duplicate, paragraph_skip_reason, sentence_skip_reason
+from qa.ingest.corpus import read_corpus
 
 from .conftest import SEEDS
 

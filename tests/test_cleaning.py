@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.answer import Engine
-from qa.chunking import layout
-from qa.cleaning import paragraph_skip_reason, sentence_skip_reason
-from qa.corpus import scan
-from qa.embedding import HashEmbedder
+from qa.answer.engine import Engine
+from qa.ingest.chunking import layout
+from qa.ingest.cleaning import paragraph_skip_reason, sentence_skip_reason
+from qa.ingest.corpus import scan
+from qa.index.embedding import HashEmbedder
 from qa.index import build_and_save, load
 from qa.settings import Settings
 

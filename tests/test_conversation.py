@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from qa.conversation import is_followup, resolve
-from qa.followups import load_conversations, run, score_conversations
+from qa.answer.conversation import is_followup, resolve
+from qa.evaluation.conversations import load_conversations, run, score_conversations
 
 try:
     from tests.conftest import ROOT
@@ -156,7 +156,7 @@ def _cli(*argv):
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
-    from qa.cli import main
+    from qa.serve.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qa.data import Quote
-from qa.disagreement import asked_kind, find, values, word_overlap
+from qa.answer.disagreement import asked_kind, find, values, word_overlap
 
 
 def q(doc: str, text: str, phrase: tuple[int, int] | None = None) -> Quote:

@@ -1,4 +1,4 @@
-"""qa.embedding: the ONNX export of the bundled model against torch, and choosing an embedder.
+"""qa.index.embedding: the ONNX export of the bundled model against torch, and choosing an embedder.
 
 The slow test loads the real model once, exports it and builds the seed index once.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embedding import (
+from qa.index.embedding import (
     EXPORT_MIN_COSINE,
     ONNX_FILE,
     ONNX_META_FILE,
@@ -73,7 +73,7 @@ def test_unknown_or_unavailable_backends_are_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from qa.embedding import SentenceTransformerEmbedder, export_onnx
+    from qa.index.embedding import SentenceTransformerEmbedder, export_onnx
 
     torch_embedder = SentenceTransformerEmbedder(threads=1)
     folder = tmp_path_factory.mktemp("onnx")
@@ -123,7 +123,7 @@ def test_onnx_embedder_loads_without_torch(exported):
     _, folder, _ = exported
     code = (
         "import sys\n"
-        "from qa.embedding import load_embedder\n"
+        "from qa.index.embedding import load_embedder\n"
         f"e = load_embedder('all-MiniLM-L6-v2', threads=1, onnx_dir={str(folder)!r})\n"
         "v = e.encode(['How many people can CECOT hold?'])\n"
         "assert v.shape == (1, 384)\n"

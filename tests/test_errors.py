@@ -10,17 +10,17 @@ import pkgutil
 import pytest
 
 import qa
-from qa import cli
+from qa.serve import cli
 from qa.errors import QAError
 
 
 def test_every_error_class_of_the_package_is_a_qa_error():
     internal = {"TooLarge"}  # an OSError caught inside corpus.py, never shown
     found = []
-    for info in pkgutil.iter_modules(qa.__path__):
-        if info.name in ("__main__", "distributed"):
+    for info in pkgutil.walk_packages(qa.__path__, "qa."):
+        if info.name == "qa.__main__" or info.name.startswith("qa.distributed"):
             continue
-        module = importlib.import_module(f"qa.{info.name}")
+        module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             if (
                 inspect.isclass(obj)
@@ -29,7 +29,7 @@ def test_every_error_class_of_the_package_is_a_qa_error():
                 and name not in internal
             ):
                 found.append(name)
-                assert issubclass(obj, QAError), f"qa.{info.name}.{name}"
+                assert issubclass(obj, QAError), f"{info.name}.{name}"
     assert {"QuestionError", "IndexProblem", "CorpusError", "ModelError", "EvalError", "UsageError"} <= set(found)
 
 

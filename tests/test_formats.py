@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.answer import Engine
-from qa.cli import main
-from qa.corpus import CorpusError, scan
-from qa.embedding import HashEmbedder
-from qa.extract import ExtractError, extract, split_front_matter
+from qa.answer.engine import Engine
+from qa.serve.cli import main
+from qa.ingest.corpus import CorpusError, scan
+from qa.index.embedding import HashEmbedder
+from qa.ingest.extract import ExtractError, extract, split_front_matter
 from qa.index import FORMAT_VERSION, IndexProblem, build_and_save, load
 from qa.settings import Settings
 

@@ -19,7 +19,7 @@ except ImportError:  # tests/ not a package: pytest puts tests/ itself on sys.pa
     from test_app import CECOT, SEEDS, client, start_app
 
 from qa.settings import MODES, Settings  # noqa: E402
-from qa.web import FAILURE, NO_ANSWER_LEAD, chat, respond  # noqa: E402
+from qa.serve.web import FAILURE, NO_ANSWER_LEAD, chat, respond  # noqa: E402
 
 CLEAR_STARTS = ("**From the articles:**", f"**{NO_ANSWER_LEAD}**", "**Sorry, I can't answer that:**")
 

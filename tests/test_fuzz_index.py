@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa import cli
+from qa.serve import cli
 from qa.index import load
 
 NAME_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00")

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import qa.index as index_mod
-from qa.answer import Engine
-from qa.cli import main
+import qa.index.store as index_mod
+from qa.answer.engine import Engine
+from qa.serve.cli import main
 from qa.data import Document
-from qa.embedding import HashEmbedder
+from qa.index.embedding import HashEmbedder
 from qa.index import build_and_save, load, stale_reason
 from qa.settings import Settings
 
@@ -117,12 +117,14 @@ def test_update_reembeds_only_what_changed_and_equals_a_full_rebuild(folder, tmp
     cut: list[str] = []
     layout = index_mod.layout
     monkeypatch.setattr(index_mod, "layout", lambda text, *a: cut.append(text) or layout(text, *a))
-    import qa.corpus
+    import qa.ingest.corpus
 
     read: list[str] = []
-    from_bytes = qa.corpus.document_from_bytes
+    from_bytes = qa.ingest.corpus.document_from_bytes
     monkeypatch.setattr(
-        qa.corpus, "document_from_bytes", lambda data, path, *a: read.append(path.name) or from_bytes(data, path, *a)
+        qa.ingest.corpus,
+        "document_from_bytes",
+        lambda data, path, *a: read.append(path.name) or from_bytes(data, path, *a),
     )
     monkeypatch.setattr(index_mod, "_now", lambda: "2025-02-02T00:00:00+00:00")
     updated, _ = build_and_save(settings, Counting())

@@ -1,4 +1,4 @@
-"""Top-k BM25 without scoring every row (qa.retrieval.Lexical) gives what a full scoring gives."""
+"""Top-k BM25 without scoring every row (qa.answer.retrieval.Lexical) gives what a full scoring gives."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from qa.retrieval import Lexical, top_indices
+from qa.answer.retrieval import Lexical, top_indices
 
 from .conftest import SEED_QA
 
@@ -37,7 +37,7 @@ def _full_top(model, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         if terms
         else np.zeros(model.scores["num_docs"], np.float32)
     )
-    # Every row sorted (ties: lower row first); qa.retrieval.top_indices's partition may pick any of
+    # Every row sorted (ties: lower row first); qa.answer.retrieval.top_indices's partition may pick any of
     # the rows tied at the k-th place.
     best = np.lexsort((np.arange(len(scores)), -scores))[:k]
     return best, scores[best]

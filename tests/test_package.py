@@ -28,7 +28,7 @@ def test_pyproject_pins_what_the_requirement_files_pin():
     assert project["dependencies"] == pins("requirements.txt")
     assert project["optional-dependencies"]["ray"] == pins("requirements-ray.txt")
     assert project["optional-dependencies"]["dev"] == pins("requirements-dev.txt")
-    assert project["scripts"] == {"qa": "qa.cli:main", "qa-web": "qa.serve:main"}
+    assert project["scripts"] == {"qa": "qa.serve.cli:main", "qa-web": "qa.serve.app:main"}
 
 
 @pytest.mark.slow

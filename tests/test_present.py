@@ -9,7 +9,7 @@ import io
 import re
 
 from qa.data import Document, Quote
-from qa.present import (
+from qa.serve.present import (
     Card,
     citation_words,
     date_words,
@@ -116,7 +116,7 @@ def test_export_csv_and_markdown():
 
 
 def test_stored_turns_are_checked_against_the_index(fake_engine):
-    from qa.chat import ask_turn, card, load_turns, reader
+    from qa.serve.chat import ask_turn, card, load_turns, reader
 
     first = ask_turn(fake_engine, "How many people can CECOT hold?", 3, None, None, [])
     first["turn"] = 1
@@ -145,7 +145,7 @@ def test_stored_turns_are_checked_against_the_index(fake_engine):
 def test_ui_step_always_returns_a_well_formed_update(fake_engine):
     import json
 
-    from qa.web import FAILURE, ui_step
+    from qa.serve.web import FAILURE, ui_step
 
     cases = [
         ("How many people can CECOT hold?", 3, None, None, None),

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.cli import main
+from qa.serve.cli import main
 from qa.distributed import RAY_HINT, RayEmbedder, RayEngineError, work_dir
-from qa.embedding import HashEmbedder
+from qa.index.embedding import HashEmbedder
 from qa.evaluation import load_qa
 from qa.index import build_and_save, load
 from qa.pipeline import open_engine

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import scan
-from qa.extract import extract, junk_title
+from qa.ingest.corpus import scan
+from qa.ingest.extract import extract, junk_title
 
 MIXED = Path(__file__).resolve().parent / "data" / "mixed"
 
@@ -41,7 +41,7 @@ def test_real_titles_are_kept():
 
 # ---------------------------------------------------------------- Markdown stored as readable text
 
-from qa.extract import markdown_text  # noqa: E402
+from qa.ingest.extract import markdown_text  # noqa: E402
 
 MARKDOWN = """---
 title: Harbour notes
@@ -76,7 +76,7 @@ def test_markdown_is_stored_as_the_text_it_shows(tmp_path):
 
 
 def test_quotes_from_markdown_are_exact_slices_without_syntax(tmp_path):
-    from qa.embedding import HashEmbedder
+    from qa.index.embedding import HashEmbedder
     from qa.pipeline import build_index, open_engine
     from qa.settings import Settings
 

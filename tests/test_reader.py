@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from qa.reader import READER_DIR, Reader, ReaderError
-from qa.scoring import READER_SCORER_FILE, ReaderScorer
+from qa.answer.reader import READER_DIR, Reader, ReaderError
+from qa.answer.scoring import READER_SCORER_FILE, ReaderScorer
 
 from .conftest import ROOT, SEED_QA, cli
 

@@ -61,7 +61,7 @@ def test_batch_goes_on_past_a_line_that_is_not_text(hash_index):
 
 
 def test_lone_surrogate_from_the_web_is_a_clear_refusal(fake_engine):
-    from qa.web import answer_markdown, respond
+    from qa.serve.web import answer_markdown, respond
 
     reply, answer = answer_markdown(fake_engine, "ships \ud800?")
     assert answer is None and "lone surrogate" in reply
@@ -242,7 +242,7 @@ def test_second_writer_waits_for_the_first_and_loses_nothing(tmp_path):
 SLOW_WRITER = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from qa.embedding import HashEmbedder\n"
+    "from qa.index.embedding import HashEmbedder\n"
     "from qa.index import build_and_save\n"
     "from qa.settings import Settings\n"
     "class Gated(HashEmbedder):\n"
@@ -320,10 +320,10 @@ def test_concurrent_writers_lose_no_document(tmp_path):
 def test_live_engine_reloads_a_replaced_index_between_questions(tmp_path):
     """In process: a rebuilt index is noticed at the next question, loaded whole, said so;
     a question keeps one engine throughout; a broken replacement keeps the old one."""
-    from qa.embedding import HashEmbedder
+    from qa.index.embedding import HashEmbedder
     from qa.pipeline import build_index, open_engine
     from qa.settings import Settings
-    from qa.web import LiveEngine, chat
+    from qa.serve.web import LiveEngine, chat
 
     docs, index = tmp_path / "docs", tmp_path / "index"
     shutil.copytree(SEEDS, docs)
@@ -426,8 +426,8 @@ def _cpu(fn) -> float:
 def test_one_long_paragraph_costs_what_the_same_text_in_paragraphs_costs():
     """300 KB on one line took minutes in sentence splitting and title guessing (quadratic);
     now within a small factor of the same text in ordinary paragraphs (CPU time, best of 2)."""
-    from qa.chunking import layout
-    from qa.corpus import guess_title
+    from qa.ingest.chunking import layout
+    from qa.ingest.corpus import guess_title
 
     normal, single = _article_text(300_000, False), _article_text(300_000, True)
     t_normal = min(_cpu(lambda: (layout(normal), guess_title(normal, "x"))) for _ in range(2))
@@ -442,7 +442,7 @@ def test_one_long_paragraph_costs_what_the_same_text_in_paragraphs_costs():
 
 
 def test_guess_title_reads_only_the_opening():
-    from qa.corpus import guess_title
+    from qa.ingest.corpus import guess_title
 
     text = "word " * 2_000_000  # 10 MB on one line, no sentence end
     assert _cpu(lambda: guess_title(text, "fallback")) < 1.0
@@ -547,8 +547,9 @@ def test_full_disk_in_process(tmp_path, monkeypatch):
     (which used to be dropped with a warning, leaving an index without its encoder)."""
     import errno
 
-    from qa import embedding, index as index_mod
-    from qa.embedding import HashEmbedder
+    from qa.index import store as index_mod
+    from qa.index import embedding
+    from qa.index.embedding import HashEmbedder
     from qa.index import IndexProblem, build, load, save
     from qa.settings import Settings
 

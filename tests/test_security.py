@@ -65,7 +65,7 @@ def linked_folder(tmp_path):
 
 
 def test_symlinks_out_of_the_documents_folder_are_not_followed(linked_folder, tmp_path):
-    from qa.corpus import scan
+    from qa.ingest.corpus import scan
 
     docs, secret = linked_folder
     documents, skipped = scan(docs)
@@ -99,7 +99,7 @@ def test_symlinks_out_of_the_documents_folder_are_not_followed(linked_folder, tm
 
 def test_a_link_swapped_in_after_the_walk_is_not_followed(tmp_path):
     """The check and the read are one: each path component is opened without following links."""
-    from qa.corpus import read_inside, walk
+    from qa.ingest.corpus import read_inside, walk
 
     docs = tmp_path / "docs"
     (docs / "a").mkdir(parents=True)
@@ -122,7 +122,7 @@ def test_a_link_swapped_in_after_the_walk_is_not_followed(tmp_path):
 
 
 def test_catalog_link_out_of_the_folder_is_refused(tmp_path):
-    from qa.corpus import CorpusError, scan
+    from qa.ingest.corpus import CorpusError, scan
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -255,15 +255,17 @@ def test_every_qa_module_imports_without_telemetry(tmp_path):
     """Import audit: whatever qa module a program starts from, onnxruntime (imported after it)
     starts no telemetry."""
     home = tmp_path / "home"
-    modules = sorted(p.stem for p in (ROOT / "qa").glob("*.py") if p.stem not in ("__main__",))
-    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module('qa.' + m if m != '__init__' else 'qa')\nimport onnxruntime"
+    files = sorted((ROOT / "qa").rglob("*.py"))
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in files]
+    modules = [m for m in modules if not m.endswith("__main__")]
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\nimport onnxruntime"
     proc = subprocess.run(
         [sys.executable, "-c", code, *modules], env=clean_env(home), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
     assert telemetry_files(home) == []
     # Each module alone, then onnxruntime: the switch is set by the package, not by one module.
-    for module in ("embedding", "cli", "web", "pipeline"):
+    for module in ("index.embedding", "serve.cli", "serve.web", "pipeline"):
         proc = subprocess.run(
             [sys.executable, "-c", f"import qa.{module}, onnxruntime"],
             env=clean_env(home),
@@ -504,7 +506,7 @@ HIDDEN_PAGE = b"""<html><head><title>Page</title><style>
 
 
 def test_html_text_hidden_by_css_is_not_read_and_embed_loses_nothing():
-    from qa.extract import extract_html
+    from qa.ingest.extract import extract_html
 
     text = extract_html(HIDDEN_PAGE).text
     assert "Injected" not in text, text
@@ -513,7 +515,7 @@ def test_html_text_hidden_by_css_is_not_read_and_embed_loses_nothing():
 
 
 def test_binary_html_is_skipped_and_does_not_hide_a_same_named_file(tmp_path):
-    from qa.corpus import scan
+    from qa.ingest.corpus import scan
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -529,8 +531,8 @@ def test_binary_html_is_skipped_and_does_not_hide_a_same_named_file(tmp_path):
 
 
 def test_rtl_override_in_a_title_is_removed(tmp_path):
-    from qa.corpus import scan
-    from qa.web import source_line
+    from qa.ingest.corpus import scan
+    from qa.serve.web import source_line
 
     docs = tmp_path / "docs"
     docs.mkdir()

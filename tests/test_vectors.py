@@ -1,11 +1,11 @@
-"""qa.vectors: exact and approximate vector indexes, recall, save/load, memory-mapped loads."""
+"""qa.index.vectors: exact and approximate vector indexes, recall, save/load, memory-mapped loads."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from qa import vectors as V
+from qa.index import vectors as V
 
 D = 32
 ANN_KINDS = ("ivf-sq8", "ivf-flat", "hnsw-sq8")

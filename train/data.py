@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from qa.chunking import split_sentences  # noqa: E402  (the index's own sentence splitter)
+from qa.ingest.chunking import split_sentences  # noqa: E402  (the index's own sentence splitter)
 
 TRAIN_FILE = ROOT.parent / "shared" / "train" / "squad-v1.1-train.jsonl.gz"
 

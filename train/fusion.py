@@ -38,8 +38,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from qa.evaluation import contains_answer, load_qa, normalize_answer, predict, score  # noqa: E402
 from qa.pipeline import ensure_index  # noqa: E402
-from qa.reader import READER_DIR, Reader  # noqa: E402
-from qa.scoring import ANSWERABILITY_FEATURES, READER_FEATURES, READER_SCORER_FILE, UNIT_FEATURES, ReaderScorer, Scorer  # noqa: E402
+from qa.answer.reader import READER_DIR, Reader  # noqa: E402
+from qa.answer.scoring import (  # noqa: E402
+    ANSWERABILITY_FEATURES,
+    READER_FEATURES,
+    READER_SCORER_FILE,
+    UNIT_FEATURES,
+    ReaderScorer,
+    Scorer,
+)
 from qa.settings import Settings  # noqa: E402
 from train.data import auc, load_articles  # noqa: E402
 

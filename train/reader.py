@@ -50,7 +50,7 @@ def base_model_dir() -> Path:
     """The bundled all-MiniLM-L6-v2 (``QA_READER_BASE`` names another copy of it)."""
     if os.environ.get("QA_READER_BASE"):
         return Path(os.environ["QA_READER_BASE"])
-    from qa.embedding import resolve_model
+    from qa.index.embedding import resolve_model
 
     return Path(resolve_model("all-MiniLM-L6-v2"))
 
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     trained = time.time() - t0
     info = export(model, args.out)
-    from qa.reader import Reader
+    from qa.answer.reader import Reader
 
     reader = Reader(args.out, threads=1)
     held_articles = load_articles(split="heldout")

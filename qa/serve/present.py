@@ -2,7 +2,7 @@
 of a whole article, and the conversation's export (Markdown, CSV).
 
 Pure functions over :class:`~qa.data.Quote` and :class:`~qa.data.Document`; the Gradio
-wiring is in :mod:`qa.web`.  Document text is untrusted: every piece of it goes through
+wiring is in :mod:`qa.serve.web`.  Document text is untrusted: every piece of it goes through
 :func:`escape` (HTML-escaped, line breaks folded to spaces in the chat) and what is shown
 between quote marks is always ``document.text[start:end]``.
 
@@ -24,8 +24,8 @@ from datetime import date
 from typing import Iterable, Sequence
 from urllib.parse import urlencode
 
-from .corpus import clean_label
-from .data import Document, Quote
+from ..ingest.corpus import clean_label
+from ..data import Document, Quote
 
 MONTHS = (
     "January",

@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .errors import QAError, QuestionError, UsageError
-from .settings import MODES, Settings
+from ..errors import QAError, QuestionError, UsageError
+from ..settings import MODES, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,8 +127,8 @@ def _settings(args) -> Settings:
 
 
 def _engine(args, settings: Settings):
-    from .index import locate, read_manifest
-    from .pipeline import open_engine
+    from ..index import locate, read_manifest
+    from ..pipeline import open_engine
 
     docs = args.docs
     if docs is None:
@@ -165,7 +165,7 @@ def index_summary(index, settings: Settings, seconds: float) -> dict:
 
 def _named_changes(summary: dict, limit: int = 10) -> str:
     """The files added, changed and removed, by name (at most ``limit`` of each)."""
-    from .corpus import printable
+    from ..ingest.corpus import printable
 
     lines = []
     for key in ("added", "changed", "removed"):
@@ -196,12 +196,12 @@ def index_report(summary: dict) -> str:
 
 
 def cmd_index(args) -> int:
-    from .index import build_and_save
+    from ..index import build_and_save
 
     settings = _settings(args)
     embedder = None
     if args.engine == "ray":
-        from .distributed import RayEmbedder, work_dir
+        from ..distributed import RayEmbedder, work_dir
 
         if settings.backend != "torch":
             raise UsageError(f"--engine ray embeds with the torch backend, not {settings.backend!r}")
@@ -209,7 +209,7 @@ def cmd_index(args) -> int:
         embedder = RayEmbedder(settings.model, settings.threads, address=args.ray_address, folder=folder)
     elif args.ray_address:
         raise UsageError("--ray-address needs --engine ray")
-    from .progress import log_lines
+    from ..progress import log_lines
 
     import threading
 
@@ -237,7 +237,7 @@ def cmd_index(args) -> int:
     finally:
         said.cancel()
     summary = index_summary(index, settings, seconds)
-    from .corpus import printable
+    from ..ingest.corpus import printable
 
     for skipped in summary["skipped"]:
         print(f"skipped {printable(skipped['path'])}: {skipped['reason']}", file=sys.stderr)
@@ -337,8 +337,8 @@ def cmd_ask(args) -> int:
     engine = _engine(args, settings)
     doc_ids = restrict(engine, args.doc_ids, args.outlets)
     failures = 0
-    from .conversation import resolve
-    from .disagreement import for_engine
+    from ..answer.conversation import resolve
+    from ..answer.disagreement import for_engine
 
     differences = for_engine(engine)
 
@@ -387,10 +387,10 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import compare, format_table, load_qa, plot, predict, score, write_predictions
+    from ..evaluation import compare, format_table, load_qa, plot, predict, score, write_predictions
 
     settings = _settings(args)
-    from .followups import evaluate as evaluate_conversations, is_conversation_file
+    from ..evaluation.conversations import evaluate as evaluate_conversations, is_conversation_file
 
     if is_conversation_file(args.qa_file):
         if args.compare:
@@ -422,7 +422,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .index import load
+    from ..index import load
 
     index = load(_settings(args).index)
     if args.doc_id not in index.doc_index:
@@ -434,8 +434,8 @@ def cmd_show(args) -> int:
 def cmd_docs(args) -> int:
     import numpy as np
 
-    from .data import Col
-    from .index import load
+    from ..data import Col
+    from ..index import load
 
     index = load(_settings(args).index)
     chunks = np.bincount(index.chunks[:, Col.DOC], minlength=len(index.documents))
@@ -472,7 +472,7 @@ def cmd_docs(args) -> int:
                 f"{r['doc_id']:<{width}}  {r['format'] or '?':<8} {r['chars']:>7} chars {r['chunks']:>4} chunks  "
                 f"indexed {r['indexed_at'] or '?'}  {r['title']}{extra}"
             )
-        from .corpus import printable
+        from ..ingest.corpus import printable
 
         for item in skipped:
             print(f"(skipped {printable(item['path'])}: {item['reason']})")

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .answer import QuestionError
+from ..errors import QuestionError
 from .cli import question_text
-from .corpus import clean_label
-from .data import Answer, Quote
-from .settings import MODES, Settings
+from ..ingest.corpus import clean_label
+from ..data import Answer, Quote
+from ..settings import MODES, Settings
 
-log = logging.getLogger("qa.web")
+log = logging.getLogger("qa.serve.web")
 
 TITLE = "Ask the articles"
 NO_ANSWER_LEAD = "The articles don't say."
@@ -42,7 +42,7 @@ CONTEXT_CHARS = 600
 PANEL_TURNS = 10
 # A rejected question is echoed back at most this long.
 ECHO_CHARS = 300
-SEED_QA = Path(__file__).resolve().parent.parent / "eval" / "seeds.jsonl"
+SEED_QA = Path(__file__).resolve().parents[2] / "eval" / "seeds.jsonl"
 
 # ---------------------------------------------------------------- escaping
 
@@ -664,7 +664,7 @@ class LiveEngine:
         self._load = load or self._open
 
     def _open(self):
-        from .pipeline import open_engine
+        from ..pipeline import open_engine
 
         engine = open_engine(self.settings)
         engine.ask("warm up")  # lazy tables, tokenizer padding: before any thread shares it
@@ -718,7 +718,7 @@ def _echo(text: str) -> str:
 def ui_step(engine, message: Any, k: Any, mode: Any, doc_ids: Any, turns: Any, differences=None, notice: str = ""):
     """The chat step of the page → (messages, box, turns, turns to store, reader, export).
 
-    Follow-ups are read against the previous turn (:mod:`qa.conversation`); the answer's
+    Follow-ups are read against the previous turn (:mod:`qa.answer.conversation`); the answer's
     article opens in the reader view.  Never raises."""
     from . import chat as conv
 
@@ -763,7 +763,7 @@ def build_app(engine, settings: Settings | None = None):
     uses the engine shares the concurrency group "engine", so ``queue(default_concurrency_limit=N)``
     bounds the questions answered at once, from the page and the API together.
 
-    The page: each reply is one answer card (:mod:`qa.present`); follow-up questions are
+    The page: each reply is one answer card (:mod:`qa.serve.present`); follow-up questions are
     read in the context of the previous turn; the conversation is kept in the browser
     (``gr.BrowserState``) and comes back on reload; any citation opens the whole article in
     the reader view, also from a stable link (``?doc=ID&p=N``)."""
@@ -771,7 +771,7 @@ def build_app(engine, settings: Settings | None = None):
 
     from . import chat as conv
     from . import page
-    from .disagreement import for_engine
+    from ..answer.disagreement import for_engine
     from .present import READER_EMPTY, export_html
 
     settings = settings or engine.settings

@@ -34,7 +34,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Callable
 
-from .errors import DocumentError
+from ..errors import DocumentError
 
 
 class ExtractError(DocumentError):

@@ -7,8 +7,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .data import Col
-from .index import Index, tokenize
+from ..data import Col
+from ..index import Index, tokenize
 
 # How many chunks each side (nearest by cosine, best by BM25) offers to the fused top chunks.
 CHUNK_POOL = 64
@@ -143,7 +143,7 @@ class Rows:
     (exact for flat indexes, decoded 8-bit codes for the IVF/HNSW kinds)."""
 
     def __init__(self, stored) -> None:
-        from .vectors import kind_of
+        from ..index.vectors import kind_of
 
         self.stored = stored
         self.flat = kind_of(stored) == "flat"
@@ -157,7 +157,7 @@ class Rows:
     def __getitem__(self, ids) -> np.ndarray:
         if self._matrix is not None:
             return self._matrix[ids]
-        from .vectors import vectors_of
+        from ..index.vectors import vectors_of
 
         return vectors_of(self.stored, ids)
 

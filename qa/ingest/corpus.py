@@ -1,6 +1,6 @@
 """Reading a folder of documents: ids, text, titles, outlets, dates, URLs and fingerprints.
 
-Every supported file (``.txt``, ``.md``, ``.html``, ``.pdf``; see :mod:`qa.extract`)
+Every supported file (``.txt``, ``.md``, ``.html``, ``.pdf``; see :mod:`qa.ingest.extract`)
 becomes a :class:`~qa.data.Document` whose ``text`` is what the index stores and
 quotes.  Metadata comes, in this order of precedence, from ``catalog.json`` beside the
 documents (doc_id → {title, outlet, date, url}), then from the file itself (HTML
@@ -22,8 +22,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import Document
-from .errors import DocumentError
+from ..data import Document
+from ..errors import DocumentError
 from .extract import EXTENSIONS, ExtractError, extract
 
 CATALOG = "catalog.json"

@@ -17,9 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
-READER_DIR = Path(__file__).with_name("models") / "reader"
+READER_DIR = Path(__file__).parents[1] / "models" / "reader"  # qa/models/reader
 MAX_PHRASE_TOKENS = 30
 
 
@@ -47,7 +47,7 @@ class Reader:
             raise ReaderError(f"{folder}: no answer reader (reader.onnx, tokenizer.json); run `make train`")
         from tokenizers import Tokenizer
 
-        from .embedding import onnx_session
+        from ..index.embedding import onnx_session
 
         meta_file = folder / "reader.json"
         self.meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}

@@ -5,7 +5,7 @@ Format (``eval/FOLLOWUPS.md``): one conversation a line,
 id (``question``, ``answers``, ``doc_ids``, optional ``spans``).  Turn *n* of conversation
 ``c01`` is scored as item ``c01.n``.
 
-:func:`run` asks every turn through :func:`qa.conversation.resolve` against the previous
+:func:`run` asks every turn through :func:`qa.answer.conversation.resolve` against the previous
 turn *as asked* (the same code path as ``qa ask --context`` and the web chat), and, for
 comparison, as typed with no context.  :func:`score_conversations` reports FORMAT.md metrics
 (:func:`qa.evaluation.score`) over the follow-up turns (turn 2 on), and over all turns.
@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conversation import resolve
-from .evaluation import EvalError, Item, read_jsonl, score
+from ..answer.conversation import resolve
+from .qa_sets import EvalError, Item, read_jsonl, score
 
 
 def is_conversation_file(path: Path) -> bool:

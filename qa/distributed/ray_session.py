@@ -2,7 +2,7 @@
 
 Only the embedding moves.  Reading, cleaning and chunking stay in the driver exactly as
 for the local engine, and so do the tables, BM25 and FAISS: :class:`RayEmbedder` has the
-interface of the :mod:`qa.embedding` embedders (``name``, ``dimension``,
+interface of the :mod:`qa.index.embedding` embedders (``name``, ``dimension``,
 ``encode(texts, batch_size)``), so :func:`qa.index.build` uses it like any other, and
 the index it saves is the one the local engine saves (same chunk ids and offsets,
 vectors equal within float rounding, same answers; tests/test_ray.py checks).
@@ -63,8 +63,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import OFFLINE_ENV
-from .embedding import ModelError, hash_dimension, resolve_model
+from .. import OFFLINE_ENV
+from ..index.embedding import ModelError, hash_dimension, resolve_model
 
 ENGINES = ("local", "ray")
 RAY_HINT = "install the Ray extra: pip install -r requirements-ray.txt"
@@ -138,7 +138,7 @@ class EmbedBatch:
     def __init__(self, model: str, threads: int = 1, fault: dict | None = None) -> None:
         for key, value in WORKER_ENV.items():
             os.environ.setdefault(key, value)
-        from qa.embedding import load_embedder
+        from qa.index.embedding import load_embedder
 
         self.embedder = load_embedder(model, threads)
         self.fault = fault
@@ -415,7 +415,7 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
                     try:
                         if not local:
                             _reachable(address)
-                            runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
+                            runtime_env["py_modules"] = [str(Path(__file__).resolve().parents[1])]  # qa/
                             try:
                                 ray.init(address=address, runtime_env=runtime_env, **common)
                             except Exception:
@@ -430,7 +430,7 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
                         else:
                             link = _socket_safe(folder)
                             # Workers on this machine import qa from this very checkout.
-                            here = str(Path(__file__).resolve().parents[1])
+                            here = str(Path(__file__).resolve().parents[2])
                             runtime_env["env_vars"]["PYTHONPATH"] = os.pathsep.join(
                                 p for p in (here, os.environ.get("PYTHONPATH", "")) if p
                             )
@@ -626,7 +626,7 @@ def _dimension_on_disk(model: str) -> int | None:
 class RayEmbedder:
     """An embedder whose :meth:`encode` runs on a Ray actor pool.
 
-    ``model``, ``threads``: as for :func:`qa.embedding.load_embedder` (the torch backend);
+    ``model``, ``threads``: as for :func:`qa.index.embedding.load_embedder` (the torch backend);
     ``threads`` are the torch threads (and Ray CPUs) of each actor, 0 meaning 1.
     ``address``: an existing cluster.  ``folder``: the :func:`work_dir` of the index, where
     a private local instance (no address) keeps its files and Ray's messages are logged;
@@ -671,7 +671,7 @@ class RayEmbedder:
         if self._dimension is None:
             self._dimension = _dimension_on_disk(self.name)
         if self._dimension is None:  # a model whose files do not say: ask it, here
-            from .embedding import load_embedder
+            from ..index.embedding import load_embedder
 
             self._dimension = load_embedder(self.name, 1).dimension
         return self._dimension

@@ -7,13 +7,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
-from .answer import Engine
-from .errors import EvalError
-from .settings import MODES
+from ..errors import EvalError
+from ..settings import MODES
+
+if TYPE_CHECKING:  # annotations only: scoring a prediction file needs no engine
+    from ..answer.engine import Engine
 
 KS = tuple(range(1, 11))
 

@@ -33,7 +33,7 @@ FEATURES = (
     "short",  # 1 for sentences under 60 characters (fragments, captions)
 )
 
-WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+WEIGHTS_FILE = Path(__file__).parents[1] / "weights.json"  # qa/weights.json
 
 # ---------------------------------------------------------------- answer types
 
@@ -211,7 +211,7 @@ ANSWERABILITY_FEATURES = (
     "max_coverage",
     "min_type_missing",
 )
-READER_SCORER_FILE = Path(__file__).with_name("models") / "answer.json"
+READER_SCORER_FILE = Path(__file__).parents[1] / "models" / "answer.json"
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def refuse_foreign_folder(index: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from qa.cli import one_line
+    from qa.serve.cli import one_line
     from qa.errors import QAError
     from qa.pipeline import ensure_index
     from qa.settings import Settings
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     # wait in Gradio's queue (benchmarks/load.py: 1 -> 9.1, 2 -> 11.1, 4 -> 11.5 answers/s).
     concurrency = args.concurrency or usable_cores()
 
-    from qa.web import app_kwargs, build_app, launch_options
+    from qa.serve.web import app_kwargs, build_app, launch_options
 
     demo = build_app(engine, settings).queue(default_concurrency_limit=concurrency)
     print(f"answering up to {concurrency} questions at once", flush=True)

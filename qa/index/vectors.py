@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 KINDS = ("auto", "flat", "ivf-sq8", "ivf-flat", "hnsw-sq8")
 # Up to this many vectors "auto" builds an exact flat index (benchmarks/scale.py, one busy

@@ -16,11 +16,11 @@ import logging
 from typing import Any, Sequence
 from urllib.parse import parse_qs
 
-from .conversation import resolve
-from .data import Quote
+from ..answer.conversation import resolve
+from ..data import Quote
 from .present import Card, READER_EMPTY, export_html, render_card, render_reader
 
-log = logging.getLogger("qa.web")
+log = logging.getLogger("qa.serve.web")
 
 # Turns kept (each is a question and its answer card).
 MAX_TURNS = 20
@@ -72,7 +72,7 @@ def ask_turn(
     differences=None,
 ) -> dict:
     """Answer ``text`` in the context of the last answered turn → a new turn (the engine
-    raises :class:`~qa.answer.QuestionError` for a question it refuses)."""
+    raises :class:`~qa.answer.engine.QuestionError` for a question it refuses)."""
     previous = next((t for t in reversed(turns) if not t.get("error")), None)
     phrase = ""
     if previous and previous.get("answered"):

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .data import Quote
+from ..data import Quote
 
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|september|october|november|december"
 _YEAR = re.compile(r"(?<![\d,.])(1[89]\d\d|20\d\d)(?!\d|[,.]\d)")
@@ -216,7 +216,7 @@ def for_engine(engine) -> Callable[[str, Sequence[Quote]], list[Difference]]:
 
 def measure(engine, disagreements_path, qa_path) -> dict:
     """Detection on a set of known disagreements (``question``, ``values``) and flags raised
-    on a QA set (each listed, for reading): what ``python -m qa.disagreement`` prints."""
+    on a QA set (each listed, for reading): what ``python -m qa.answer.disagreement`` prints."""
     import json
     from pathlib import Path
 
@@ -247,15 +247,15 @@ def measure(engine, disagreements_path, qa_path) -> dict:
     }
 
 
-if __name__ == "__main__":  # python -m qa.disagreement [INDEX]
+if __name__ == "__main__":  # python -m qa.answer.disagreement [INDEX]
     import json
     import sys
     from pathlib import Path
 
-    from .pipeline import open_engine
-    from .settings import Settings
+    from ..pipeline import open_engine
+    from ..settings import Settings
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout: eval/ beside qa/
     engine = open_engine(Settings(index=Path(sys.argv[1]) if len(sys.argv) > 1 else Path("index")))
     print(
         json.dumps(

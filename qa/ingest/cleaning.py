@@ -4,7 +4,7 @@ Nothing here lists the seed articles' strings: the rules describe *kinds* of
 boilerplate (link-only lines, headings, bylines, short lines without a sentence,
 calls to comment / subscribe / donate / share, cookie and copyright notices,
 repeated paragraphs) so they hold for any web article, whatever its format: the
-HTML extractor (:mod:`qa.extract`) writes headings as Markdown headings and one
+HTML extractor (:mod:`qa.ingest.extract`) writes headings as Markdown headings and one
 paragraph per block, so a web page meets the same rules as a text file.
 """
 

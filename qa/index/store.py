@@ -45,13 +45,13 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import __version__
-from .chunking import layout
-from .corpus import catalog_bytes, corpus_fingerprints, scan
-from .data import Col, Document
-from .errors import IndexProblem
+from .. import __version__
+from ..ingest.chunking import layout
+from ..ingest.corpus import catalog_bytes, corpus_fingerprints, scan
+from ..data import Col, Document
+from ..errors import IndexProblem
 from .embedding import OPTIONAL, Embedder, build_embedder, save_query_encoder
-from .settings import Settings
+from ..settings import Settings
 
 FORMAT = "qa-index"
 # 2: documents.jsonl gained format, pages, date, url and indexed_at; the manifest
@@ -351,7 +351,7 @@ def _read(settings: Settings, previous: Index | None, reuse: bool, started: str,
     """Build step 1: the documents of the folder (and the files skipped), each with the
     time it was first indexed.  An update takes unchanged files' documents from the
     previous index (no extraction) when the catalog and this code are the same as then."""
-    from .extract import versions
+    from ..ingest.extract import versions
 
     same_reading = (
         reuse
@@ -455,7 +455,7 @@ def _changes(documents, skipped, sentences, chunks, texts, missing, previous, em
 
 def _manifest(settings, started, model, catalog_sha, documents, skipped, tables, vector_info, build_info) -> dict:
     """The index's manifest.json (less the file sizes and build steps' entries: :func:`save`)."""
-    from .extract import versions
+    from ..ingest.extract import versions
 
     paragraphs, sentences, chunks = tables
     return {

@@ -8,10 +8,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .cleaning import near_duplicate_words, word_set
-from .data import Answer, Col, Document, Quote
-from .errors import QuestionError
-from .index import Index
+from ..ingest.cleaning import near_duplicate_words, word_set
+from ..data import Answer, Col, Document, Quote
+from ..errors import QuestionError
+from ..index import Index
 from .retrieval import Retriever, Signals, top_indices
 from .reader import Reader, shipped_reader
 from .scoring import (
@@ -28,7 +28,7 @@ from .scoring import (
     sentence_terms,
     unit_matrix,
 )
-from .settings import MODES, Settings
+from ..settings import MODES, Settings
 
 NO_ANSWER = "The articles don't say. The closest passages are listed below in case they help."
 MAX_QUESTION_CHARS = 2000
@@ -258,7 +258,7 @@ class Engine:
         return self._take(ranked, k)
 
     def candidate_features(self, question: str, sig: Signals, allowed=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Candidate sentence ids and their evidence (:data:`qa.scoring.FEATURES`)."""
+        """Candidate sentence ids and their evidence (:data:`qa.answer.scoring.FEATURES`)."""
         table = self.index.sentences
         n = len(table)
         r = self.retriever

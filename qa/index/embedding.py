@@ -30,8 +30,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .errors import ModelError
-from .settings import BUNDLED_MODEL
+from ..errors import ModelError
+from ..settings import BUNDLED_MODEL
 
 # Files written by export_onnx into a folder (the index folder); names are fixed here.
 ONNX_FILE = "query-encoder.onnx"
@@ -599,7 +599,7 @@ def load_embedder(model: str, threads: int = 0, onnx_dir: Path | None = None, ba
         if meta is not None and meta["model"] == model:
             return OnnxEmbedder(Path(onnx_dir), threads=threads, int8=backend == "onnx-int8")
         if backend is not None:
-            raise ModelError(f"{onnx_dir}: no ONNX export of {model!r} (see qa.embedding.export_onnx)")
+            raise ModelError(f"{onnx_dir}: no ONNX export of {model!r} (see qa.index.embedding.export_onnx)")
     elif backend in ("onnx", "onnx-int8"):
         raise ModelError(f"backend {backend!r} needs the folder of an ONNX export")
     return SentenceTransformerEmbedder(model, threads=threads)
