@@ -131,7 +131,7 @@ import json, sys, time
 sys.path.insert(0, "benchmarks")
 t = time.perf_counter()
 from standin import embedder_for
-import qa.index.store as index_mod
+import qa.index.builder as index_mod
 from qa.settings import Settings
 docs, folder, model, full = sys.argv[1:5]
 embedder = embedder_for(model)

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import qa.index.store as index_mod
+import qa.index.builder as index_mod
+import qa.index.store
 from qa.answer.engine import Engine
 from qa.serve.cli import main
 from qa.data import Document
@@ -285,7 +286,7 @@ def test_an_interrupted_update_leaves_the_previous_index_usable(folder, tmp_path
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(index_mod, "_fsync_tree", interrupted)  # after every file is written, before the swap
+    monkeypatch.setattr(qa.index.store, "_fsync_tree", interrupted)  # after every file is written, before the swap
     with pytest.raises(KeyboardInterrupt):
         build_and_save(settings, HashEmbedder())
     monkeypatch.undo()

@@ -113,3 +113,98 @@ def test_code_is_lint_clean_and_formatted():
             timeout=120,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# The stages, bottom up: a module imports its own stage and the stages below it, never one
+# above or beside it (distributed and answer both sit on index and ignore each other).
+STAGES = {
+    "qa": 0,  # what every stage shares: data, errors, settings, progress, the package itself
+    "qa.ingest": 1,
+    "qa.index": 2,
+    "qa.distributed": 3,
+    "qa.answer": 3,
+    "qa.pipeline": 4,
+    "qa.evaluation": 5,
+    "qa.serve": 6,
+    "qa.__main__": 7,
+}
+
+
+def _stage(module: str) -> str:
+    parts = module.split(".")
+    for n in (2, 1):
+        if ".".join(parts[:n]) in STAGES:
+            return ".".join(parts[:n])
+    raise AssertionError(f"{module}: in no stage of STAGES")
+
+
+def _imports(path: Path, module: str) -> list[tuple[str, bool]]:
+    """(qa module imported, at module level?) for every import in ``path``, but those under
+    ``if __name__ == "__main__":`` (a module run as a script may use anything)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+
+    def visit(node, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "__main__" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((a.name, top) for a in child.names if a.name.split(".")[0] == "qa")
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    parent = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    base = ".".join(parent + ([base] if base else []))
+                if base.split(".")[0] == "qa":
+                    for a in child.names:
+                        sub = f"{base}.{a.name}"
+                        is_module = (ROOT / Path(*sub.split("."))).with_suffix(".py").exists() or (
+                            ROOT / Path(*sub.split("."))
+                        ).is_dir()
+                        found.append((sub if is_module else base, top))
+            inner = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            visit(child, top and not inner)
+
+    visit(tree, True)
+    return found
+
+
+def test_imports_point_down_the_pipeline():
+    """ingest → index → answer → evaluation → serve (see README, "Code map"): no module
+    imports a stage above or beside its own, and module-level imports form no cycle.  Each
+    stage package's exports are not also the names of its modules (``from qa.index import
+    build`` would give the module once it is imported)."""
+    import importlib
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "qa").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        graph[module] = set()
+        for target, top in _imports(path, module):
+            source_stage, target_stage = _stage(module), _stage(target)
+            assert source_stage == target_stage or STAGES[target_stage] < STAGES[source_stage], (
+                f"{module} imports {target}: {target_stage} is not below {source_stage}"
+            )
+            if top and target != module:
+                graph[module].add(target)
+
+    done: set[str] = set()
+
+    def acyclic(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, "import cycle: " + " → ".join(path[path.index(module) :] + (module,))
+        if module in done:
+            return
+        for target in graph.get(module, ()):
+            acyclic(target, path + (module,))
+        done.add(module)
+
+    for module in graph:
+        acyclic(module, ())
+
+    for package in ("qa.ingest", "qa.index", "qa.answer", "qa.evaluation", "qa.distributed"):
+        exported = set(importlib.import_module(package).__all__)
+        modules = {p.stem for p in (ROOT / Path(*package.split("."))).glob("*.py")}
+        assert not exported & modules, f"{package} exports names of its modules: {exported & modules}"

@@ -547,7 +547,7 @@ def test_full_disk_in_process(tmp_path, monkeypatch):
     (which used to be dropped with a warning, leaving an index without its encoder)."""
     import errno
 
-    from qa.index import store as index_mod
+    from qa.index import builder as index_mod
     from qa.index import embedding
     from qa.index.embedding import HashEmbedder
     from qa.index import IndexProblem, build, load, save

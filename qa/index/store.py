@@ -1,4 +1,4 @@
-"""Building, saving and loading an index folder.
+"""Saving and loading an index folder: its files, the atomic swap, the writer lock.
 
 An index is a folder::
 
@@ -21,7 +21,7 @@ An index is a folder::
 File names are fixed here, never read from the manifest, so an index folder cannot
 point outside itself; NumPy files are loaded with ``allow_pickle=False``.
 
-Updating: :func:`update` reads the folder again and rebuilds every table and both BM25
+Updating (:mod:`.builder`): :func:`~.builder.update` reads the folder again and rebuilds every table and both BM25
 indexes from all texts (their statistics depend on the whole corpus), but takes the
 vectors of every passage whose exact text was already embedded from the previous index,
 so only added and changed documents reach the model.  The result is the index a full
@@ -31,27 +31,21 @@ means a full rebuild.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import time
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
-from functools import cached_property
-from pathlib import Path
 from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .. import __version__
-from ..ingest.chunking import layout
-from ..ingest.corpus import catalog_bytes, corpus_fingerprints, scan
 from ..data import Col, Document
 from ..errors import IndexProblem
-from .embedding import OPTIONAL, Embedder, build_embedder, save_query_encoder
 from ..settings import Settings
+from .core import Index
+from .freshness import rebuild_hint
 
 FORMAT = "qa-index"
 # 2: documents.jsonl gained format, pages, date, url and indexed_at; the manifest
@@ -71,451 +65,6 @@ class IndexWriteError(IndexProblem, OSError):
     """An index that could not be written (a full disk): the previous one is untouched."""
 
 
-def rebuild_hint(settings: Settings) -> str:
-    return f"rebuild with: python -m qa index --docs {settings.docs} --index {settings.index}"
-
-
-# ---------------------------------------------------------------- tokenising for BM25
-
-
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def tokenize(texts: list[str], stemmer=None, as_ids: bool = True):
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer or _stemmer(), show_progress=False, return_ids=as_ids)
-
-
-def _bm25(texts: list[str], stemmer):
-    import bm25s
-
-    model = bm25s.BM25()
-    model.index(tokenize(texts, stemmer), show_progress=False)
-    return model
-
-
-# ---------------------------------------------------------------- the in-memory index
-
-
-@dataclass
-class Index:
-    """Everything a query needs, loaded from (or about to be written to) a folder."""
-
-    manifest: dict
-    documents: list[Document]
-    paragraphs: np.ndarray
-    sentences: np.ndarray
-    chunks: np.ndarray
-    sentence_vectors: object  # faiss.Index
-    window_vectors: object
-    chunk_vectors: object
-    bm25_sentences: object  # bm25s.BM25
-    bm25_chunks: object
-    path: Path | None = None
-    # What the build that made this index did (see :func:`build`); not saved except in the manifest.
-    build_info: dict = field(default_factory=dict)
-    # The embedder that encoded this build's passages (not saved): save() exports its
-    # model as the ONNX query encoder (None: reuse the export already in the folder).
-    encoder: object | None = None
-
-    @property
-    def model(self) -> str:
-        return self.manifest["model"]["name"]
-
-    def text(self, table: np.ndarray, row: int) -> str:
-        doc, start, end = (int(x) for x in table[row, Col.SPAN])
-        return self.documents[doc].text[start:end]
-
-    @cached_property
-    def first_paragraph(self) -> np.ndarray:
-        """For each document, the global number of its first paragraph."""
-        return np.searchsorted(self.paragraphs[:, Col.DOC], np.arange(len(self.documents)))
-
-    @cached_property
-    def doc_index(self) -> dict[str, int]:
-        return {d.doc_id: i for i, d in enumerate(self.documents)}
-
-    @cached_property
-    def stemmer(self):
-        return _stemmer()
-
-    def page_of(self, doc: int | str, offset: int) -> int | None:
-        """The 1-based page holding ``offset`` in document ``doc`` (position or doc_id);
-        None for documents without pages (anything but PDF)."""
-        position = self.doc_index[doc] if isinstance(doc, str) else int(doc)
-        return self.documents[position].page_at(offset)
-
-
-# ---------------------------------------------------------------- building
-
-
-def _tables(documents: list[Document], settings: Settings, previous: Index | None = None):
-    """The paragraph, sentence and chunk tables of ``documents``.  A document whose text
-    ``previous`` holds unchanged keeps its rows from there (renumbered), uncut again: the
-    cut is a function of the text and the chunking settings, and cutting (pysbd) is most
-    of an update's time otherwise."""
-    paragraphs, sentences, chunks = [], [], []
-    old = _rows_by_document(previous) if previous is not None else {}
-    for d, doc in enumerate(documents):
-        first_para, first_chunk = len(paragraphs), len(chunks)
-        kept = old.get(doc.doc_id)
-        if kept is not None and kept[0] == doc.text:
-            _, p_rows, s_rows, c_rows, (old_para, old_chunk) = kept
-            paragraphs.extend((d, s, e) for _, s, e in p_rows.tolist())
-            chunks.extend((d, s, e) for _, s, e in c_rows.tolist())
-            for row in s_rows.tolist():
-                row[Col.DOC] = d
-                row[Col.PARAGRAPH] += first_para - old_para
-                row[Col.CHUNK] += first_chunk - old_chunk
-                sentences.append(tuple(row))
-            continue
-        lay = layout(doc.text, settings.chunk_size, settings.chunk_overlap)
-        paragraphs.extend((d, s, e) for s, e, _ in lay.paragraphs)
-        chunks.extend((d, s, e) for s, e in lay.chunks)
-        chunk_starts = np.array([s for s, _ in lay.chunks])
-        for i, (s, e, p, skip) in enumerate(lay.sentences):
-            if skip:
-                continue
-            # The chunk holding the sentence's start (chunks overlap; take the latest start ≤ s).
-            c = max(int(np.searchsorted(chunk_starts, s, side="right")) - 1, 0)
-            prev = lay.sentences[i - 1] if i > 0 and lay.sentences[i - 1][2] == p else None
-            nxt = lay.sentences[i + 1] if i + 1 < len(lay.sentences) and lay.sentences[i + 1][2] == p else None
-            ws, we = (prev[0] if prev else s), (nxt[1] if nxt else e)
-            sentences.append((d, s, e, first_para + p, first_chunk + c, ws, we))
-    as_array = lambda rows, width: np.array(rows, dtype=np.int64).reshape(-1, width)  # noqa: E731
-    return as_array(paragraphs, 3), as_array(sentences, 7), as_array(chunks, 3)
-
-
-def _rows_by_document(index: Index) -> dict[str, tuple]:
-    """Per document of ``index``: (text, paragraph rows, sentence rows, chunk rows, (first
-    paragraph, first chunk) numbers) — what :func:`_tables` reuses."""
-    out = {}
-    bounds = [
-        np.searchsorted(t[:, Col.DOC], np.arange(len(index.documents) + 1))
-        for t in (index.paragraphs, index.sentences, index.chunks)
-    ]
-    for d, doc in enumerate(index.documents):
-        (p0, p1), (s0, s1), (c0, c1) = ((b[d], b[d + 1]) for b in bounds)
-        out[doc.doc_id] = (
-            doc.text,
-            index.paragraphs[p0:p1],
-            index.sentences[s0:s1],
-            index.chunks[c0:c1],
-            (int(p0), int(c0)),
-        )
-    return out
-
-
-def encode_sorted(
-    embedder: Embedder, texts: list[str], batch_size: int, progress: Callable[[int], None] | None
-) -> np.ndarray:
-    """Encode in length-sorted batches (less padding), reporting progress per batch."""
-    if getattr(embedder, "bulk", OPTIONAL["bulk"]):  # qa.distributed.RayEmbedder: one Ray job, these same batches
-        return embedder.encode(texts, batch_size=batch_size, progress=progress)
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    for i in range(0, len(texts), batch_size):
-        rows = order[i : i + batch_size]
-        out[rows] = embedder.encode([texts[r] for r in rows], batch_size=batch_size)
-        if progress:
-            progress(len(rows))
-    return out
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _stored_vectors(stored) -> np.ndarray:
-    """A copy of the vectors held by a vector index, row for row (exact for flat indexes,
-    decoded 8-bit codes for the approximate kinds used above ~20k passages)."""
-    from .vectors import vectors_of
-
-    if stored.ntotal == 0:
-        return np.zeros((0, stored.d), dtype=np.float32)
-    return np.array(vectors_of(stored, np.arange(stored.ntotal)), dtype=np.float32)
-
-
-def _passage_texts(
-    documents: list[Document], sentences: np.ndarray, chunks: np.ndarray
-) -> tuple[list[str], list[str], list[str]]:
-    """The texts of the sentences, the sentence windows and the chunks, row for row."""
-    cut = lambda table: [documents[d].text[s:e] for d, s, e in table]  # noqa: E731
-    return cut(sentences[:, Col.SPAN]), cut(sentences[:, Col.WINDOW]), cut(chunks[:, Col.SPAN])
-
-
-def _known_vectors(previous: Index) -> dict[str, np.ndarray]:
-    """Exact passage text → its vector, for every passage of ``previous``."""
-    known: dict[str, np.ndarray] = {}
-    texts = _passage_texts(previous.documents, previous.sentences, previous.chunks)
-    flats = (previous.sentence_vectors, previous.window_vectors, previous.chunk_vectors)
-    for kind_texts, flat in zip(texts, flats):
-        matrix = _stored_vectors(flat)
-        for text, row in zip(kind_texts, matrix):
-            known.setdefault(text, row)
-    return known
-
-
-def reuse_problem(manifest: dict, settings: Settings, embedder: Embedder | None = None) -> str:
-    """Why the vectors of the index described by ``manifest`` cannot be reused for a build
-    with ``settings`` (and ``embedder``, when given); "" when they can."""
-    model = embedder.name if embedder is not None else settings.model
-    then = manifest.get("model", {})
-    if then.get("name") != model:
-        return f"the model changed from {then.get('name')!r} to {model!r}"
-    if embedder is not None and then.get("dimension") != embedder.dimension:
-        return f"the vectors changed from {then.get('dimension')} to {embedder.dimension} dimensions"
-    # torch and float32 ONNX give the same vectors; int8 vectors are approximate: never mix them.
-    precision = {"onnx-int8": "int8"}
-    before, now = manifest.get("passage_encoder", "torch"), settings.backend
-    if embedder is None and precision.get(before, "float32") != precision.get(now, "float32"):
-        return f"the passage encoder changed from {before} to {now}"
-    chunking = manifest.get("chunking", {})
-    if (chunking.get("chunk_size"), chunking.get("chunk_overlap")) != (settings.chunk_size, settings.chunk_overlap):
-        return (
-            f"the chunking changed from {chunking.get('chunk_size')}/{chunking.get('chunk_overlap')} "
-            f"to {settings.chunk_size}/{settings.chunk_overlap} (size/overlap)"
-        )
-    return ""
-
-
-def _catalog_sha(docs: Path) -> str | None:
-    catalog = catalog_bytes(docs)
-    return hashlib.sha256(catalog).hexdigest() if catalog is not None else None
-
-
-def build(
-    settings: Settings,
-    embedder: Embedder | None = None,
-    progress: bool = False,
-    previous: Index | None = None,
-    reuse: bool = True,
-    reason: str = "",
-) -> Index:
-    """Read ``settings.docs``, cut, embed and index it (in memory; see :func:`save`).
-
-    With a ``previous`` index and ``reuse``, passages whose exact text it already holds
-    take its vectors instead of being encoded again (see :func:`reuse_problem` for when
-    that is allowed; :func:`update` checks), unchanged files keep their document and
-    their cut, and IVF indexes their training.  BM25 and the vector indexes are made from
-    the whole folder, so the result is what a full build makes.  ``previous`` also gives
-    the counts of added / changed / removed documents and, for unchanged ones, the time
-    they were first indexed.  ``reason`` says why a full build was made (recorded in
-    ``build_info``).  The embedder is loaded only if something needs encoding."""
-    started = _now()
-    reuse = bool(reuse and previous is not None)
-    catalog_sha = _catalog_sha(settings.docs)
-    documents, skipped = _read(settings, previous, reuse, started, catalog_sha)
-    # The previous cut is reused only from the same version of this code (cutting rules change).
-    same_cut = reuse and previous.manifest.get("qa_version") == __version__
-    paragraphs, sentences, chunks = _tables(documents, settings, previous if same_cut else None)
-    texts = dict(zip(("sentences", "windows", "chunks"), _passage_texts(documents, sentences, chunks)))
-    if not texts["sentences"]:
-        raise IndexProblem(f"nothing quotable in {settings.docs}: every line looks like boilerplate")
-    known, missing, embedder, model = _embed(settings, embedder, texts, previous if reuse else None, progress)
-    stores, vector_info = _vector_indexes(texts, known, model["dimension"], settings, previous if reuse else None)
-    build_info = _changes(documents, skipped, sentences, chunks, texts, missing, previous, embedder)
-    build_info.update(full=not reuse, reason=reason)
-    stemmer = _stemmer()
-    return Index(
-        manifest=_manifest(
-            settings,
-            started,
-            model,
-            catalog_sha,
-            documents,
-            skipped,
-            (paragraphs, sentences, chunks),
-            vector_info,
-            build_info,
-        ),
-        documents=documents,
-        paragraphs=paragraphs,
-        sentences=sentences,
-        chunks=chunks,
-        sentence_vectors=stores["sentences"],
-        window_vectors=stores["windows"],
-        chunk_vectors=stores["chunks"],
-        bm25_sentences=_bm25(texts["sentences"], stemmer),
-        bm25_chunks=_bm25(texts["chunks"], stemmer),
-        build_info=build_info,
-        encoder=embedder,
-    )
-
-
-def _read(settings: Settings, previous: Index | None, reuse: bool, started: str, catalog_sha: str | None):
-    """Build step 1: the documents of the folder (and the files skipped), each with the
-    time it was first indexed.  An update takes unchanged files' documents from the
-    previous index (no extraction) when the catalog and this code are the same as then."""
-    from ..ingest.extract import versions
-
-    same_reading = (
-        reuse
-        and previous.manifest.get("qa_version") == __version__
-        and previous.manifest.get("format_version") == FORMAT_VERSION
-        and previous.manifest.get("extraction") == versions()
-        and previous.manifest["corpus"].get("catalog_sha256") == catalog_sha
-    )
-    known = {d.path: d for d in previous.documents} if same_reading else None
-    documents, skipped = scan(settings.docs, settings.max_document_mb, known)
-    before = {d.doc_id: d for d in previous.documents} if previous is not None else {}
-    documents = [
-        replace(d, indexed_at=before[d.doc_id].indexed_at or started)
-        if d.doc_id in before and before[d.doc_id].sha256 == d.sha256
-        else replace(d, indexed_at=started)
-        for d in documents
-    ]
-    return documents, skipped
-
-
-def _embed(settings: Settings, embedder: Embedder | None, texts: dict, previous: Index | None, progress: bool):
-    """Build step 3: a vector for every passage text — the previous index's where it holds
-    the same text, the embedder's for the rest (loaded only then).  Returns (text →
-    vector, the texts encoded, the embedder, the manifest's model record)."""
-    known = _known_vectors(previous) if previous is not None else {}
-    all_texts = texts["sentences"] + texts["windows"] + texts["chunks"]
-    missing = [t for t in dict.fromkeys(all_texts) if t not in known]
-    if not missing:
-        return known, missing, embedder, dict(previous.manifest["model"])
-    # The ONNX backends export into a folder beside the index (kept: later builds skip torch).
-    work = Path(settings.index).with_name(f".{Path(settings.index).name}.encoder")
-    embedder = embedder or build_embedder(settings.model, settings.threads, settings.backend, work_dir=work)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(missing), unit="passage", desc="embedding", leave=False)
-    fresh = encode_sorted(embedder, missing, settings.batch_size, bar.update if bar else None)
-    if bar:
-        bar.close()
-    known.update(zip(missing, fresh))
-    return known, missing, embedder, {"name": embedder.name, "dimension": embedder.dimension, "normalized": True}
-
-
-def _vector_indexes(texts: dict, known: dict, dimension: int, settings: Settings, previous: Index | None):
-    """Build step 4: the vector index of each passage kind (exact below ~20k, IVF-SQ8
-    above: qa/vectors.py; an update reuses the previous IVF index's training), and their
-    records for the manifest."""
-    import faiss
-
-    from .vectors import build_vector_index, describe
-
-    stores, records = {}, {}
-    for name in ("sentences", "windows", "chunks"):
-        if not texts[name]:
-            stores[name] = faiss.IndexFlatIP(dimension)
-            continue
-        info: dict = {}
-        like = getattr(previous, f"{name[:-1]}_vectors", None)
-        stores[name] = build_vector_index(
-            np.stack([known[t] for t in texts[name]]).astype(np.float32, copy=False),
-            settings.vector_index,
-            info=info,
-            like=like,
-        )
-        if info.get("reused_training"):  # the tuning measured then still describes this nprobe
-            then = (previous.manifest.get("vectors") or {}).get(name, {})
-            info.update({k: then[k] for k in ("tuned_recall_at_10",) if k in then})
-        records[name] = dict(describe(stores[name]), **{k: v for k, v in info.items() if k != "build_seconds"})
-    return stores, records
-
-
-def _changes(documents, skipped, sentences, chunks, texts, missing, previous, embedder) -> dict:
-    """What the build did: documents added / changed / removed / unchanged since the
-    previous index, files skipped, passages encoded and reused (``build_info``)."""
-    before = {d.doc_id: d for d in previous.documents} if previous is not None else {}
-    all_texts = texts["sentences"] + texts["windows"] + texts["chunks"]
-    missing_set = set(missing)
-    owners = np.concatenate([sentences[:, Col.DOC], sentences[:, Col.DOC], chunks[:, Col.DOC]])
-    reembedded = {int(d) for d, t in zip(owners, all_texts) if t in missing_set}
-    now_ids = {d.doc_id: d for d in documents}
-    unchanged = [i for i in now_ids if i in before and before[i].sha256 == now_ids[i].sha256]
-    described = lambda d: (d.title, d.outlet, d.date, d.url)  # noqa: E731
-    return {
-        "full": previous is None,
-        "reason": "",
-        "added": [i for i in now_ids if i not in before],
-        "changed": [i for i in now_ids if i in before and before[i].sha256 != now_ids[i].sha256],
-        "removed": [i for i in before if i not in now_ids],
-        "unchanged": len(unchanged),
-        "metadata_changed": sum(described(before[i]) != described(now_ids[i]) for i in unchanged),
-        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        "reembedded_documents": len(reembedded),
-        "encoded_passages": len(missing),
-        "reused_passages": len(dict.fromkeys(all_texts)) - len(missing),
-        "engine": getattr(embedder, "engine", OPTIONAL["engine"])
-        if missing
-        else None,  # what embedded (qa.distributed)
-    }
-
-
-def _manifest(settings, started, model, catalog_sha, documents, skipped, tables, vector_info, build_info) -> dict:
-    """The index's manifest.json (less the file sizes and build steps' entries: :func:`save`)."""
-    from ..ingest.extract import versions
-
-    paragraphs, sentences, chunks = tables
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "created": started,
-        "qa_version": __version__,
-        "model": model,
-        "passage_encoder": settings.backend,
-        "chunking": {
-            "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter",
-            "chunk_size": settings.chunk_size,
-            "chunk_overlap": settings.chunk_overlap,
-            "sentences": "pysbd (en), within paragraphs",
-        },
-        "extraction": versions(),
-        "bm25": {"library": "bm25s", "stopwords": "en", "stemmer": "snowball english"},
-        "corpus": {
-            "root": str(Path(settings.docs).resolve()),
-            "catalog_sha256": catalog_sha,
-            "documents": {d.doc_id: d.sha256 for d in documents},
-            # Characters of each stored text: a shortened documents.jsonl is caught on load.
-            "text_lengths": {d.doc_id: len(d.text) for d in documents},
-            # Every supported file seen, read or skipped: what stale_reason compares.
-            "files": dict(sorted([(d.path, d.sha256) for d in documents] + [(s.path, s.sha256) for s in skipped])),
-            "skipped": build_info["skipped"],
-        },
-        "vectors": vector_info,
-        "counts": {
-            "documents": len(documents),
-            "paragraphs": len(paragraphs),
-            "sentences": len(sentences),
-            "chunks": len(chunks),
-        },
-        "build": {k: (len(v) if isinstance(v, list) and k != "skipped" else v) for k, v in build_info.items()},
-    }
-
-
-def update(settings: Settings, embedder: Embedder | None = None, progress: bool = False, full: bool = False) -> Index:
-    """Build ``settings.docs`` reusing the vectors of the index at ``settings.index`` when
-    there is one built with the same model and chunking (in memory; see :func:`save`).
-
-    ``full`` ignores the previous vectors.  ``build_info["full"]`` and ``["reason"]`` say
-    whether the previous index was reused and, if not, why."""
-    previous, reason = None, ""
-    folder = locate(Path(settings.index))
-    if (folder / MANIFEST).exists():
-        try:
-            previous = load(folder)
-        except IndexProblem as exc:
-            reason = f"the existing index cannot be reused ({exc})"
-    reuse = previous is not None and not full
-    if previous is not None and full:
-        reason = "a full rebuild was asked for"
-    if reuse:
-        reason = reuse_problem(previous.manifest, settings, embedder)
-        reuse = not reason
-    return build(settings, embedder, progress, previous=previous, reuse=reuse, reason=reason)
-
-
 # ---------------------------------------------------------------- saving (atomically)
 
 
@@ -525,24 +74,6 @@ def _file_sizes(folder: Path) -> dict[str, int]:
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
-
-
-def query_encoder_step(index: Index, folder: Path, previous: Path) -> dict:
-    """Build step: the ONNX query encoder of the index's model (query-encoder.onnx,
-    tokenizer.json, query-encoder.json) into the new index ``folder``, so that answering
-    needs no torch; taken from the ``previous`` folder when it holds one of the same model.
-    Returns the manifest's ``query_encoder`` entry (none for the test embedder, or when the
-    model cannot be exported: a warning, and queries load torch)."""
-    encoder = save_query_encoder(folder, index.model, embedder=index.encoder, previous=previous)
-    if encoder is None:
-        return {}
-    keep = ("model", "files", "sha256", "opset", "max_seq_length", "check")
-    return {"query_encoder": {k: encoder[k] for k in keep if k in encoder}}
-
-
-# What a build writes into a new index folder besides the index itself, before the swap:
-# each step(index, new folder, previous folder) → entries for the manifest.
-BUILD_STEPS: tuple[Callable[[Index, Path, Path], dict], ...] = (query_encoder_step,)
 
 
 def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path], dict]] = ()) -> Path:
@@ -882,43 +413,7 @@ def _table_problem(
     return ""
 
 
-def stale_reason(manifest: dict, docs: Path) -> str:
-    """Why an index no longer matches the folder ``docs`` ("" when it does)."""
-    try:
-        now = corpus_fingerprints(docs)
-    except (OSError, ValueError) as exc:
-        return str(exc)
-    if "files" in manifest["corpus"]:
-        then = manifest["corpus"]["files"]
-    else:  # format 1 fingerprinted documents by id
-        then = manifest["corpus"]["documents"]
-        now = {Path(path).with_suffix("").as_posix(): sha for path, sha in now.items()}
-    added = sorted(set(now) - set(then))
-    removed = sorted(set(then) - set(now))
-    changed = sorted(k for k in set(now) & set(then) if now[k] != then[k])
-    try:
-        catalog_sha = _catalog_sha(docs)
-    except ValueError as exc:
-        return str(exc)
-    parts = [f"{len(x)} {word}" for x, word in ((added, "added"), (changed, "changed"), (removed, "removed")) if x]
-    if catalog_sha != manifest["corpus"].get("catalog_sha256"):
-        parts.append("catalog changed")
-    return ", ".join(parts)
-
-
-def check(index: Index, settings: Settings, docs: Path | None = None, model: str | None = None) -> None:
-    """Raise :class:`IndexProblem` if ``index`` was built with another ``model`` than the
-    one asked for (when one is), or for another state of the folder ``docs`` (when given)."""
-    if model and model != index.model:
-        raise IndexProblem(
-            f"{settings.index}/ was built with model {index.model!r}, but {model!r} is asked for; "
-            f"{rebuild_hint(settings)} --model {model}"
-        )
-    if docs is not None:
-        reason = stale_reason(index.manifest, docs)
-        if reason:
-            hint = rebuild_hint(settings.with_(docs=docs))
-            raise IndexProblem(f"{settings.index}/ is out of date with {docs}/ ({reason}); {hint}")
+# ---------------------------------------------------------------- one writer at a time
 
 
 def lock_path(target: Path) -> Path:
@@ -976,26 +471,3 @@ def writer_lock(target: Path, wait: bool = True, notify: Callable[[str], None] |
         except OSError:
             pass
         os.close(fd)  # closing the descriptor releases the lock
-
-
-def build_and_save(
-    settings: Settings,
-    embedder: Embedder | None = None,
-    progress: bool = False,
-    full: bool = False,
-    wait: bool = True,
-    notify: Callable[[str], None] | None = None,
-) -> tuple[Index, float]:
-    """Build (or update, see :func:`update`) ``settings.index`` from ``settings.docs`` and
-    save it atomically; returns the index and seconds.  ``full`` re-embeds everything.
-
-    One writer at a time: the folder's writer lock (:func:`writer_lock`) is held from
-    reading the previous index and the documents to the swap, so a second writer starts
-    from the first one's result and nothing either saw is lost."""
-    started = time.perf_counter()
-    with writer_lock(settings.index, wait=wait, notify=notify):
-        index = update(settings, embedder, progress, full=full)  # read, cut, embed, index
-        save(index, settings.index, steps=BUILD_STEPS)  # + the query encoder, then the swap
-    seconds = time.perf_counter() - started
-    index.build_info["seconds"] = round(seconds, 3)
-    return index, seconds

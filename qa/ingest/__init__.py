@@ -25,7 +25,7 @@ __all__, __getattr__ = stage_api(
             "read_corpus",
             "scan",
         ),
-        "extract": ("EXTENSIONS", "ExtractError", "extract", "versions"),
+        "extract": ("EXTENSIONS", "ExtractError", "versions"),
         "cleaning": ("near_duplicate", "paragraph_skip_reason", "sentence_skip_reason"),
         "chunking": ("Layout", "layout", "split_sentences"),
     },

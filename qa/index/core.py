@@ -1,0 +1,89 @@
+"""The in-memory :class:`Index` and BM25's tokenising: what building, storing and
+querying an index share (:mod:`.builder` makes one, :mod:`.store` saves and loads it,
+:mod:`qa.answer.retrieval` searches it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Col, Document
+
+# ---------------------------------------------------------------- tokenising for BM25
+
+
+def english_stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str], stemmer=None, as_ids: bool = True):
+    import bm25s
+
+    return bm25s.tokenize(
+        texts, stopwords="en", stemmer=stemmer or english_stemmer(), show_progress=False, return_ids=as_ids
+    )
+
+
+def bm25_index(texts: list[str], stemmer):
+    import bm25s
+
+    model = bm25s.BM25()
+    model.index(tokenize(texts, stemmer), show_progress=False)
+    return model
+
+
+# ---------------------------------------------------------------- the in-memory index
+
+
+@dataclass
+class Index:
+    """Everything a query needs, loaded from (or about to be written to) a folder."""
+
+    manifest: dict
+    documents: list[Document]
+    paragraphs: np.ndarray
+    sentences: np.ndarray
+    chunks: np.ndarray
+    sentence_vectors: object  # faiss.Index
+    window_vectors: object
+    chunk_vectors: object
+    bm25_sentences: object  # bm25s.BM25
+    bm25_chunks: object
+    path: Path | None = None
+    # What the build that made this index did (see :func:`.builder.build`); not saved except in the manifest.
+    build_info: dict = field(default_factory=dict)
+    # The embedder that encoded this build's passages (not saved): save() exports its
+    # model as the ONNX query encoder (None: reuse the export already in the folder).
+    encoder: object | None = None
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]["name"]
+
+    def text(self, table: np.ndarray, row: int) -> str:
+        doc, start, end = (int(x) for x in table[row, Col.SPAN])
+        return self.documents[doc].text[start:end]
+
+    @cached_property
+    def first_paragraph(self) -> np.ndarray:
+        """For each document, the global number of its first paragraph."""
+        return np.searchsorted(self.paragraphs[:, Col.DOC], np.arange(len(self.documents)))
+
+    @cached_property
+    def doc_index(self) -> dict[str, int]:
+        return {d.doc_id: i for i, d in enumerate(self.documents)}
+
+    @cached_property
+    def stemmer(self):
+        return english_stemmer()
+
+    def page_of(self, doc: int | str, offset: int) -> int | None:
+        """The 1-based page holding ``offset`` in document ``doc`` (position or doc_id);
+        None for documents without pages (anything but PDF)."""
+        position = self.doc_index[doc] if isinstance(doc, str) else int(doc)
+        return self.documents[position].page_at(offset)
