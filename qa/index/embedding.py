@@ -305,6 +305,10 @@ def export_onnx(model_name: str, out_dir: Path, quantize: bool = False, model=No
     below :data:`EXPORT_MIN_COSINE`.  Files are written under temporary names and renamed
     into place.  Returns the record for the index manifest.  Needs torch and ``onnx``
     (build time only).
+
+    Steps: :func:`_exportable` (the model's parts, or why not) → :func:`_trace` (the ONNX
+    graph, to a temporary file) → :func:`_check_and_place` (against torch; quantised;
+    renamed into place) → the record, written last.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -312,8 +316,29 @@ def export_onnx(model_name: str, out_dir: Path, quantize: bool = False, model=No
     if model is None:
         model = SentenceTransformerEmbedder(model_name, threads=threads).model
     _offline()
-    import torch
+    transformer, tokenizer = _exportable(model_name, model)
+    meta = _export_record(model_name, model, tokenizer)
+    tmp = out_dir / f".{ONNX_FILE}.{os.getpid()}.tmp"
+    tok_tmp = out_dir / f".{TOKENIZER_FILE}.{os.getpid()}.tmp"
+    try:
+        tokenizer.backend_tokenizer.save(str(tok_tmp))
+        _trace(transformer, tokenizer, tmp)
+        os.replace(tok_tmp, out_dir / TOKENIZER_FILE)
+        _check_and_place(model, tmp, out_dir, meta, quantize, threads)
+        meta["seconds"] = round(time.perf_counter() - started, 2)
+        meta_tmp = out_dir / f".{ONNX_META_FILE}.{os.getpid()}.tmp"
+        meta_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        os.replace(meta_tmp, out_dir / ONNX_META_FILE)
+    finally:
+        for p in (tmp, tok_tmp):
+            if p.exists():
+                p.unlink()
+    return meta
 
+
+def _exportable(model_name: str, model) -> tuple:
+    """Export step 1: the transformer and fast tokenizer of a Transformer + mean Pooling +
+    Normalize model; :class:`ModelError` for any other."""
     first = model[0]
     transformer = getattr(first, "auto_model", None)
     tokenizer = getattr(first, "tokenizer", None)
@@ -329,81 +354,82 @@ def export_onnx(model_name: str, out_dir: Path, quantize: bool = False, model=No
         raise ModelError(
             f"{model_name}: ONNX export supports Transformer + mean Pooling + Normalize models only ({modules})"
         )
-    max_length = int(model.max_seq_length or 256)
-    dimension = int(model.get_embedding_dimension())
-    tmp = out_dir / f".{ONNX_FILE}.{os.getpid()}.tmp"
-    tok_tmp = out_dir / f".{TOKENIZER_FILE}.{os.getpid()}.tmp"
+    return transformer, tokenizer
+
+
+def _export_record(model_name: str, model, tokenizer) -> dict:
+    """What :data:`ONNX_META_FILE` says of the export (the check's results are added later)."""
+    return {
+        "model": model_name,
+        "dimension": int(model.get_embedding_dimension()),
+        "max_seq_length": int(model.max_seq_length or 256),
+        "pooling": "mean",
+        "normalized": True,
+        "pad_id": int(tokenizer.pad_token_id or 0),
+        "pad_token": str(tokenizer.pad_token or "[PAD]"),
+        "opset": ONNX_OPSET,
+        "files": {"model": ONNX_FILE, "tokenizer": TOKENIZER_FILE},
+    }
+
+
+def _trace(transformer, tokenizer, target: Path) -> None:
+    """Export step 2: the pooled transformer traced to ONNX at ``target``."""
+    import torch
+
+    # Trace with a padded batch so the attention mask stays part of the graph.
+    dummy = tokenizer(["a probe sentence for the exporter", "short"], padding=True, return_tensors="pt")
+    token_type_ids = dummy.get("token_type_ids", torch.zeros_like(dummy["input_ids"]))
+    dynamic = {0: "batch", 1: "tokens"}
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about Python branches on shapes; the check below is the proof.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _pooled_module(transformer),
+            (dummy["input_ids"], dummy["attention_mask"], token_type_ids),
+            str(target),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["embedding"],
+            dynamic_axes={
+                "input_ids": dynamic,
+                "attention_mask": dynamic,
+                "token_type_ids": dynamic,
+                "embedding": {0: "batch"},
+            },
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+
+
+def _check_and_place(model, traced: Path, out_dir: Path, meta: dict, quantize: bool, threads: int) -> None:
+    """Export step 3: the ``traced`` model run beside its tokenizer in a folder of its own
+    and compared with torch on the probes, one at a time and as one padded batch (refused
+    below :data:`EXPORT_MIN_COSINE`); quantised when asked; then renamed into ``out_dir``.
+    Adds the check's results, the int8 record and the model's hash to ``meta``."""
+    meta_tmp_dir = out_dir / f".onnx-check-{os.getpid()}"
+    meta_tmp_dir.mkdir(exist_ok=True)
     try:
-        tokenizer.backend_tokenizer.save(str(tok_tmp))
-        # Trace with a padded batch so the attention mask stays part of the graph.
-        dummy = tokenizer(["a probe sentence for the exporter", "short"], padding=True, return_tensors="pt")
-        token_type_ids = dummy.get("token_type_ids", torch.zeros_like(dummy["input_ids"]))
-        dynamic = {0: "batch", 1: "tokens"}
-        with torch.no_grad(), warnings.catch_warnings():
-            # The tracer warns about Python branches on shapes; the check below is the proof.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _pooled_module(transformer),
-                (dummy["input_ids"], dummy["attention_mask"], token_type_ids),
-                str(tmp),
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["embedding"],
-                dynamic_axes={
-                    "input_ids": dynamic,
-                    "attention_mask": dynamic,
-                    "token_type_ids": dynamic,
-                    "embedding": {0: "batch"},
-                },
-                opset_version=ONNX_OPSET,
-                dynamo=False,
+        os.replace(traced, meta_tmp_dir / ONNX_FILE)
+        (meta_tmp_dir / TOKENIZER_FILE).write_bytes((out_dir / TOKENIZER_FILE).read_bytes())
+        (meta_tmp_dir / ONNX_META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        onnx = OnnxEmbedder(meta_tmp_dir, threads=threads)
+        reference = model.encode(list(_PROBES), normalize_embeddings=True, convert_to_numpy=True)
+        single = np.stack([onnx.encode([p])[0] for p in _PROBES])
+        batch = onnx.encode(list(_PROBES))
+        cosine = float(min((single * reference).sum(1).min(), (batch * reference).sum(1).min()))
+        if cosine < EXPORT_MIN_COSINE:
+            raise ModelError(
+                f"{meta['model']}: ONNX export disagrees with torch (cosine {cosine:.6f} < {EXPORT_MIN_COSINE})"
             )
-        meta = {
-            "model": model_name,
-            "dimension": dimension,
-            "max_seq_length": max_length,
-            "pooling": "mean",
-            "normalized": True,
-            "pad_id": int(tokenizer.pad_token_id or 0),
-            "pad_token": str(tokenizer.pad_token or "[PAD]"),
-            "opset": ONNX_OPSET,
-            "files": {"model": ONNX_FILE, "tokenizer": TOKENIZER_FILE},
-        }
-        # Check: torch vs ONNX on the probes, one at a time and as one padded batch.
-        os.replace(tok_tmp, out_dir / TOKENIZER_FILE)
-        meta_tmp_dir = out_dir / f".onnx-check-{os.getpid()}"
-        meta_tmp_dir.mkdir(exist_ok=True)
-        try:
-            os.replace(tmp, meta_tmp_dir / ONNX_FILE)
-            (meta_tmp_dir / TOKENIZER_FILE).write_bytes((out_dir / TOKENIZER_FILE).read_bytes())
-            (meta_tmp_dir / ONNX_META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-            onnx = OnnxEmbedder(meta_tmp_dir, threads=threads)
-            reference = model.encode(list(_PROBES), normalize_embeddings=True, convert_to_numpy=True)
-            single = np.stack([onnx.encode([p])[0] for p in _PROBES])
-            batch = onnx.encode(list(_PROBES))
-            cosine = float(min((single * reference).sum(1).min(), (batch * reference).sum(1).min()))
-            if cosine < EXPORT_MIN_COSINE:
-                raise ModelError(
-                    f"{model_name}: ONNX export disagrees with torch (cosine {cosine:.6f} < {EXPORT_MIN_COSINE})"
-                )
-            meta["check"] = {"probes": len(_PROBES), "min_cosine": round(cosine, 7)}
-            if quantize:
-                meta["files"]["int8"] = ONNX_INT8_FILE
-                meta["int8"] = _quantize(meta_tmp_dir / ONNX_FILE, out_dir, reference)
-            meta["sha256"] = _sha256(meta_tmp_dir / ONNX_FILE)
-            os.replace(meta_tmp_dir / ONNX_FILE, out_dir / ONNX_FILE)
-        finally:
-            for p in meta_tmp_dir.glob("*"):
-                p.unlink()
-            meta_tmp_dir.rmdir()
-        meta["seconds"] = round(time.perf_counter() - started, 2)
-        meta_tmp = out_dir / f".{ONNX_META_FILE}.{os.getpid()}.tmp"
-        meta_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        os.replace(meta_tmp, out_dir / ONNX_META_FILE)
+        meta["check"] = {"probes": len(_PROBES), "min_cosine": round(cosine, 7)}
+        if quantize:
+            meta["files"]["int8"] = ONNX_INT8_FILE
+            meta["int8"] = _quantize(meta_tmp_dir / ONNX_FILE, out_dir, reference)
+        meta["sha256"] = _sha256(meta_tmp_dir / ONNX_FILE)
+        os.replace(meta_tmp_dir / ONNX_FILE, out_dir / ONNX_FILE)
     finally:
-        for p in (tmp, tok_tmp):
-            if p.exists():
-                p.unlink()
-    return meta
+        for p in meta_tmp_dir.glob("*"):
+            p.unlink()
+        meta_tmp_dir.rmdir()
 
 
 def _quantize(fp32: Path, out_dir: Path, reference: np.ndarray) -> dict:
