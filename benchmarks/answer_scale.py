@@ -214,6 +214,7 @@ def folder_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
+# Whole (~75 lines): one size of the benchmark, its steps in order (corpus, build, serve, report).
 def one_size(target: int, model: str, arts, varier: Varier, questions_n: int, rebuild: bool) -> dict:
     tag = f"{target}-{model.replace('/', '_')}"
     docs, index = WORK / f"docs-{target}", WORK / f"index-{tag}"

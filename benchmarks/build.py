@@ -70,6 +70,7 @@ def evaluate(folder: Path, qa_file: Path, export_dir: Path, threads: int) -> dic
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items() if not isinstance(v, list)}
 
 
+# Whole (~95 lines): the script's steps in order (arguments, the runs, the report).
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sets", nargs="+", default=["squad-dev"], choices=list(SETS))

@@ -91,6 +91,7 @@ def import_report(cmd: list[str], top: int = 20) -> dict:
     }
 
 
+# Whole (~65 lines): the script's steps in order (arguments, the runs, the report).
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--index", type=Path, default=ROOT / ".bench" / "latency-seeds")

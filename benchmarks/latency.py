@@ -142,6 +142,7 @@ def make_embedder(backend: str, threads: int, folder: Path):
     return emb, bare
 
 
+# Whole (~60 lines): one configuration measured, its steps in order.
 def run_one(name: str, backend: str, threads: int, folder: Path, qs: list[str], repeat: int, profile: bool) -> dict:
     from qa.pipeline import open_engine
     from qa.settings import Settings

@@ -124,6 +124,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+# Whole (~65 lines): one load test, its steps in order (start, users, report).
 def run(url: str, questions: list[str], users: int, per_user: int, timeout: float) -> dict:
     from gradio_client import Client
 

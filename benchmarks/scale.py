@@ -107,6 +107,7 @@ def probe(path: Path, queries_file: Path, mmap: bool) -> dict:
     return json.loads(out.stdout)
 
 
+# Whole (~105 lines): the script's steps in order (arguments, the runs, the report).
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", type=int, default=[1_000, 10_000, 100_000, 1_000_000])

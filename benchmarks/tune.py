@@ -148,6 +148,7 @@ def fit_logistic(X, y, weight, l2=1e-2, steps=3000, lr=1.0):
     return w
 
 
+# Whole (~75 lines): the script's steps in order (arguments, the runs, the report).
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=ROOT / ".bench", help="where indexes are built")

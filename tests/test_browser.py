@@ -499,6 +499,7 @@ LITERALS = [
 ]
 
 
+# Whole (~60 lines): one scenario, step by step.
 def test_hostile_documents_are_shown_as_text_and_run_nothing(hostile_app, open_page):
     page = open_page(hostile_app.url)
     set_quotes(page, 10)

@@ -100,6 +100,7 @@ def same_index(a, b) -> None:
         ], question
 
 
+# Whole (~65 lines): one scenario, step by step.
 def test_update_reembeds_only_what_changed_and_equals_a_full_rebuild(folder, tmp_path, monkeypatch):
     settings = Settings(docs=folder, index=tmp_path / "index")
     monkeypatch.setattr(index_mod, "_now", lambda: "2025-01-01T00:00:00+00:00")

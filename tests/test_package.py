@@ -31,6 +31,7 @@ def test_pyproject_pins_what_the_requirement_files_pin():
     assert project["scripts"] == {"qa": "qa.serve.cli:main", "qa-web": "qa.serve.app:main"}
 
 
+# Whole (~65 lines): one scenario, step by step.
 @pytest.mark.slow
 def test_wheel_installs_working_commands(tmp_path, seed_index):
     """A wheel built from the checkout holds the shipped models; installed on its own (no

@@ -289,6 +289,7 @@ def cluster(tmp_path_factory):
         head.wait(timeout=30)
 
 
+# Whole (~60 lines): one scenario, step by step.
 @pytest.mark.slow
 def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, capfd):
     docs = SEEDS

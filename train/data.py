@@ -109,6 +109,7 @@ def reader_examples(articles: dict[str, list[dict]], questions: int, **options) 
     return examples_from(per_article, questions, **options)
 
 
+# Whole (~65 lines): one pass over the paragraphs building every kind of example.
 def examples_from(
     per_article: dict[str, list[Paragraph]],
     questions: int,

@@ -277,6 +277,7 @@ def recalibrate(args) -> None:
     args.out.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
 
 
+# Whole (~165 lines): the script's steps in order (arguments, the runs, the report).
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--questions", type=int, default=3000, help="fusion questions sampled")

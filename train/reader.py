@@ -146,6 +146,7 @@ def batches_of(examples: list[Example], batch_size: int) -> list[list[int]]:
     return out
 
 
+# Whole (~65 lines): the training loop and its schedule, read in one place.
 def train(
     examples: list[Example],
     layers: int,
@@ -338,6 +339,7 @@ def heldout_figures(score_fn, per_article: dict[str, list], limit: int = 2000, s
     }
 
 
+# Whole (~75 lines): the script's steps in order (arguments, the runs, the report).
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--questions", type=int, default=50000, help="training questions")

@@ -257,6 +257,7 @@ class Engine:
         ]
         return self._take(ranked, k)
 
+    # Whole (~70 lines): one feature matrix, column by column, over the same candidate rows.
     def candidate_features(self, question: str, sig: Signals, allowed=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Candidate sentence ids and their evidence (:data:`qa.answer.scoring.FEATURES`)."""
         table = self.index.sentences

@@ -100,6 +100,7 @@ def _environment(forced: dict, defaults: dict) -> Iterator[None]:
 _RAY_LOG_LINE = re.compile(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [DIWEF] \d+ \d+\] ")
 
 
+# Whole (~65 lines): most of it is the pump thread's loop, which shares the pipe with its set-up.
 @contextmanager
 def _filter_stderr(log: Path | None) -> Iterator[None]:
     """Ray's C++ code in this process writes its log lines straight to file descriptor 2

@@ -76,6 +76,7 @@ def _file_sizes(folder: Path) -> dict[str, int]:
     }
 
 
+# Whole (~65 lines): one try around every write and the swap, so a failure anywhere removes the new folder.
 def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path], dict]] = ()) -> Path:
     """Write ``index`` to ``target`` atomically: a complete new folder replaces the old
     one by rename, so an interrupted save leaves the previous index as it was.  ``steps``
@@ -279,21 +280,16 @@ def locate(folder: Path) -> Path:
 
 
 def load(folder: Path) -> Index:
-    """Load an index folder, checking every file it should hold (one-line errors)."""
+    """Load an index folder, checking every file it should hold (one-line errors).
+
+    Steps: the manifest (:func:`read_manifest`), every file it lists present at its size
+    (:func:`_check_files`), the documents, the tables, the vector and BM25 indexes (each
+    a one-line error when it cannot be read), then that they all agree (:func:`_check_agreement`)."""
     import bm25s
 
     folder = locate(Path(folder))
     manifest = read_manifest(folder)
-    expected = manifest.get("files") or {}
-    for name, size in expected.items():
-        path = folder / name
-        # Names come from our own writer; refuse anything that would leave the folder.
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise IndexProblem(f"{folder / MANIFEST}: file entry {name!r} points outside the index")
-        if not path.is_file():
-            raise IndexProblem(f"{path}: missing from the index")
-        if path.stat().st_size != size:
-            raise IndexProblem(f"{path}: damaged (size {path.stat().st_size}, expected {size})")
+    _check_files(folder, manifest)
 
     def guarded(name: str, fn):
         try:
@@ -303,23 +299,7 @@ def load(folder: Path) -> Index:
         except Exception as exc:  # numpy, faiss, json and bm25s each raise their own
             raise IndexProblem(f"{folder / name}: damaged ({type(exc).__name__})") from None
 
-    def read_documents(path: Path) -> list[Document]:
-        documents = []
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                pages = tuple(int(p) for p in row.pop("pages", ()) or ())
-                doc = Document(**row, pages=pages)
-                pages_ok = list(pages) == sorted(pages) and all(0 <= p <= len(doc.text) for p in pages)
-                texts_ok = all(isinstance(getattr(doc, f.name), str) for f in fields(Document) if f.name != "pages")
-                if not texts_ok or not pages_ok:
-                    raise ValueError("bad document row")
-                documents.append(doc)
-        if len({d.doc_id for d in documents}) != len(documents):
-            raise ValueError("repeated document id")
-        return documents
-
-    documents = guarded("documents.jsonl", read_documents)
+    documents = guarded("documents.jsonl", _read_documents)
     hint = rebuild_hint(Settings(index=folder, docs=Path(manifest["corpus"]["root"])))
     lengths = manifest["corpus"].get("text_lengths")
     if lengths is not None:  # recorded by builds since text_lengths was added
@@ -346,6 +326,48 @@ def load(folder: Path) -> Index:
         if problem:
             raise IndexProblem(f"{folder / name}: damaged ({problem}); {hint}")
     index = Index(manifest, documents, *arrays, *vectors, *bm25, path=folder)
+    _check_agreement(index, folder, hint)
+    return index
+
+
+def _check_files(folder: Path, manifest: dict) -> None:
+    """Every file the manifest lists is in ``folder``, at the size it lists."""
+    expected = manifest.get("files") or {}
+    for name, size in expected.items():
+        path = folder / name
+        # Names come from our own writer; refuse anything that would leave the folder.
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise IndexProblem(f"{folder / MANIFEST}: file entry {name!r} points outside the index")
+        if not path.is_file():
+            raise IndexProblem(f"{path}: missing from the index")
+        if path.stat().st_size != size:
+            raise IndexProblem(f"{path}: damaged (size {path.stat().st_size}, expected {size})")
+
+
+def _read_documents(path: Path) -> list[Document]:
+    """documents.jsonl: one :class:`~qa.data.Document` a line (ValueError when a row is wrong)."""
+    documents = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            pages = tuple(int(p) for p in row.pop("pages", ()) or ())
+            doc = Document(**row, pages=pages)
+            pages_ok = list(pages) == sorted(pages) and all(0 <= p <= len(doc.text) for p in pages)
+            texts_ok = all(isinstance(getattr(doc, f.name), str) for f in fields(Document) if f.name != "pages")
+            if not texts_ok or not pages_ok:
+                raise ValueError("bad document row")
+            documents.append(doc)
+    if len({d.doc_id for d in documents}) != len(documents):
+        raise ValueError("repeated document id")
+    return documents
+
+
+def _check_agreement(index: Index, folder: Path, hint: str) -> None:
+    """The vector indexes, the BM25 indexes and the tables hold as many rows as each other
+    and as the manifest counts (files from another index, or a half-copied folder)."""
+    manifest, documents = index.manifest, index.documents
+    vectors = (index.sentence_vectors, index.window_vectors, index.chunk_vectors)
+    bm25 = (index.bm25_sentences, index.bm25_chunks)
     counts = manifest["counts"]
     dimension = manifest["model"]["dimension"]
     for name, store, rows in zip(FAISS_FILES, vectors, (index.sentences, index.sentences, index.chunks)):
@@ -367,7 +389,6 @@ def load(folder: Path) -> Index:
         or len(index.chunks) != counts.get("chunks", len(index.chunks))
     ):
         raise IndexProblem(f"{folder}: files disagree with the manifest's counts; {hint}")
-    return index
 
 
 def _bm25_size(model) -> int:

@@ -91,6 +91,7 @@ def _train_sample(x: np.ndarray, nlist: int, seed: int = 0) -> np.ndarray:
     return x[rows]
 
 
+# Whole (~70 lines): one decision per kind (flat, IVF trained or reused, HNSW), each a few lines.
 def build_vector_index(
     vectors: np.ndarray,
     kind: str = "auto",

@@ -13,6 +13,7 @@ from ..errors import QAError, QuestionError, UsageError
 from ..settings import MODES, Settings
 
 
+# Whole (~100 lines): the commands and their flags as one table, read top to bottom.
 def _parser() -> argparse.ArgumentParser:
     # `qa ...` when run as the installed command, `python -m qa ...` otherwise.
     called = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
@@ -323,6 +324,7 @@ def _stdin_questions():
             yield number, exc
 
 
+# Whole (~60 lines): the command's options checked, then the questions asked and printed, in that order.
 def cmd_ask(args) -> int:
     settings = _settings(args)
     if args.k is not None and not 1 <= args.k <= 10:

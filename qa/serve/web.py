@@ -756,6 +756,7 @@ def ui_step(engine, message: Any, k: Any, mode: Any, doc_ids: Any, turns: Any, d
     return messages, box, turns, turns, reader, conv.export(engine, turns)
 
 
+# Whole (~170 lines): one Gradio Blocks layout; its event handlers wire the components it creates.
 def build_app(engine, settings: Settings | None = None):
     """The chat page for ``engine``.  Launch it with ``launch(**launch_options())``.
 
