@@ -30,7 +30,7 @@ def open_engine(
     model the caller insists on (an error if the index was built with another).
     """
     index = index_mod.load(settings.index)
-    index_mod.check(index, settings, docs=docs, model=model)
+    index_mod.check(index, settings.build, docs=docs, model=model)
     return _engine(index, settings, embedder, scorer)
 
 

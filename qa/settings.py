@@ -13,12 +13,11 @@ MODES = ("hybrid", "hybrid-linear", "dense-chunks", "bm25-chunks", "sentences")
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything a build or a query can be told.
+class BuildSettings:
+    """What shapes an index: build with other values and you get another index.
 
-    Environment variables ``QA_<FIELD>`` (e.g. ``QA_MODEL``, ``QA_INDEX``) override the
-    defaults; command-line flags override both.
-    """
+    A view of :class:`Settings` (``settings.build``); functions that only build, or only
+    judge whether an index fits (:mod:`qa.index`), take this half."""
 
     docs: Path = Path("seeds")
     index: Path = Path("index")
@@ -28,14 +27,6 @@ class Settings:
     chunk_size: int = 800
     chunk_overlap: int = 100
     batch_size: int = 64
-    top_k: int = 5
-    mode: str = "hybrid"
-    # Abstain below this confidence (0-1); None uses the tuned value in qa/weights.json.
-    min_confidence: float | None = None
-    # How many candidate sentences the quote selector looks at.
-    candidates: int = 60
-    # Torch threads for encoding; 0 leaves torch's default.
-    threads: int = 0
     # How passages are encoded at build time: torch, onnx (same vectors, ~1.3x faster) or
     # onnx-int8 (~2.5x faster, approximate vectors; see benchmarks/README.md).
     backend: str = "torch"
@@ -43,6 +34,62 @@ class Settings:
     vector_index: str = "auto"
     # Documents (files) larger than this many megabytes are skipped unread, with a message.
     max_document_mb: float = 20.0
+
+    @classmethod
+    def of(cls, settings: "Settings | BuildSettings") -> "BuildSettings":
+        """``settings`` itself, or the build half of a whole :class:`Settings`."""
+        return settings if isinstance(settings, BuildSettings) else settings.build
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """What shapes an answer from a given index (never the index itself): a view of
+    :class:`Settings` (``settings.query``)."""
+
+    top_k: int = 5
+    mode: str = "hybrid"
+    # Abstain below this confidence (0-1); None uses the tuned value in qa/weights.json.
+    min_confidence: float | None = None
+    # How many candidate sentences the quote selector looks at.
+    candidates: int = 60
+    # Torch threads for encoding; 0 leaves torch's default.  (A build encodes with as many.)
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a build or a query can be told: the one object users configure.
+
+    Environment variables ``QA_<FIELD>`` (e.g. ``QA_MODEL``, ``QA_INDEX``) override the
+    defaults; command-line flags override both.  Its fields are those of
+    :class:`BuildSettings` and :class:`QuerySettings` (same names, same defaults: a test
+    checks); ``.build`` and ``.query`` give the two halves.
+    """
+
+    docs: Path = BuildSettings.docs
+    index: Path = BuildSettings.index
+    model: str = BuildSettings.model
+    chunk_size: int = BuildSettings.chunk_size
+    chunk_overlap: int = BuildSettings.chunk_overlap
+    batch_size: int = BuildSettings.batch_size
+    top_k: int = QuerySettings.top_k
+    mode: str = QuerySettings.mode
+    min_confidence: float | None = QuerySettings.min_confidence
+    candidates: int = QuerySettings.candidates
+    threads: int = QuerySettings.threads
+    backend: str = BuildSettings.backend
+    vector_index: str = BuildSettings.vector_index
+    max_document_mb: float = BuildSettings.max_document_mb
+
+    @property
+    def build(self) -> BuildSettings:
+        """What shapes the index."""
+        return BuildSettings(**{f.name: getattr(self, f.name) for f in fields(BuildSettings)})
+
+    @property
+    def query(self) -> QuerySettings:
+        """What shapes an answer."""
+        return QuerySettings(**{f.name: getattr(self, f.name) for f in fields(QuerySettings)})
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

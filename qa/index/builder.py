@@ -22,14 +22,14 @@ from ..data import Col, Document
 from ..errors import IndexProblem
 from ..ingest.chunking import layout
 from ..ingest.corpus import scan
-from ..settings import Settings
+from ..settings import BuildSettings, Settings
 from .core import Index, bm25_index, english_stemmer
 from .embedding import OPTIONAL, Embedder, build_embedder, save_query_encoder
 from .freshness import catalog_sha256, reuse_problem
 from .store import FORMAT, FORMAT_VERSION, MANIFEST, load, locate, save, writer_lock
 
 
-def _tables(documents: list[Document], settings: Settings, previous: Index | None = None):
+def _tables(documents: list[Document], settings: BuildSettings, previous: Index | None = None):
     """The paragraph, sentence and chunk tables of ``documents``.  A document whose text
     ``previous`` holds unchanged keeps its rows from there (renumbered), uncut again: the
     cut is a function of the text and the chunking settings, and cutting (pysbd) is most
@@ -156,22 +156,25 @@ def build(
     ``build_info``).  The embedder is loaded only if something needs encoding."""
     started = _now()
     reuse = bool(reuse and previous is not None)
-    catalog_sha = catalog_sha256(settings.docs)
-    documents, skipped = _read(settings, previous, reuse, started, catalog_sha)
+    shape = settings.build  # the half that shapes the index; threads only say how fast to encode
+    catalog_sha = catalog_sha256(shape.docs)
+    documents, skipped = _read(shape, previous, reuse, started, catalog_sha)
     # The previous cut is reused only from the same version of this code (cutting rules change).
     same_cut = reuse and previous.manifest.get("qa_version") == __version__
-    paragraphs, sentences, chunks = _tables(documents, settings, previous if same_cut else None)
+    paragraphs, sentences, chunks = _tables(documents, shape, previous if same_cut else None)
     texts = dict(zip(("sentences", "windows", "chunks"), _passage_texts(documents, sentences, chunks)))
     if not texts["sentences"]:
-        raise IndexProblem(f"nothing quotable in {settings.docs}: every line looks like boilerplate")
-    known, missing, embedder, model = _embed(settings, embedder, texts, previous if reuse else None, progress)
-    stores, vector_info = _vector_indexes(texts, known, model["dimension"], settings, previous if reuse else None)
+        raise IndexProblem(f"nothing quotable in {shape.docs}: every line looks like boilerplate")
+    known, missing, embedder, model = _embed(
+        shape, settings.threads, embedder, texts, previous if reuse else None, progress
+    )
+    stores, vector_info = _vector_indexes(texts, known, model["dimension"], shape, previous if reuse else None)
     build_info = _changes(documents, skipped, sentences, chunks, texts, missing, previous, embedder)
     build_info.update(full=not reuse, reason=reason)
     stemmer = english_stemmer()
     return Index(
         manifest=_manifest(
-            settings,
+            shape,
             started,
             model,
             catalog_sha,
@@ -195,7 +198,7 @@ def build(
     )
 
 
-def _read(settings: Settings, previous: Index | None, reuse: bool, started: str, catalog_sha: str | None):
+def _read(settings: BuildSettings, previous: Index | None, reuse: bool, started: str, catalog_sha: str | None):
     """Build step 1: the documents of the folder (and the files skipped), each with the
     time it was first indexed.  An update takes unchanged files' documents from the
     previous index (no extraction) when the catalog and this code are the same as then."""
@@ -220,7 +223,14 @@ def _read(settings: Settings, previous: Index | None, reuse: bool, started: str,
     return documents, skipped
 
 
-def _embed(settings: Settings, embedder: Embedder | None, texts: dict, previous: Index | None, progress: bool):
+def _embed(
+    settings: BuildSettings,
+    threads: int,
+    embedder: Embedder | None,
+    texts: dict,
+    previous: Index | None,
+    progress: bool,
+):
     """Build step 3: a vector for every passage text — the previous index's where it holds
     the same text, the embedder's for the rest (loaded only then).  Returns (text →
     vector, the texts encoded, the embedder, the manifest's model record)."""
@@ -231,7 +241,7 @@ def _embed(settings: Settings, embedder: Embedder | None, texts: dict, previous:
         return known, missing, embedder, dict(previous.manifest["model"])
     # The ONNX backends export into a folder beside the index (kept: later builds skip torch).
     work = Path(settings.index).with_name(f".{Path(settings.index).name}.encoder")
-    embedder = embedder or build_embedder(settings.model, settings.threads, settings.backend, work_dir=work)
+    embedder = embedder or build_embedder(settings.model, threads, settings.backend, work_dir=work)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -244,7 +254,7 @@ def _embed(settings: Settings, embedder: Embedder | None, texts: dict, previous:
     return known, missing, embedder, {"name": embedder.name, "dimension": embedder.dimension, "normalized": True}
 
 
-def _vector_indexes(texts: dict, known: dict, dimension: int, settings: Settings, previous: Index | None):
+def _vector_indexes(texts: dict, known: dict, dimension: int, settings: BuildSettings, previous: Index | None):
     """Build step 4: the vector index of each passage kind (exact below ~20k, IVF-SQ8
     above: qa/vectors.py; an update reuses the previous IVF index's training), and their
     records for the manifest."""
@@ -301,7 +311,9 @@ def _changes(documents, skipped, sentences, chunks, texts, missing, previous, em
     }
 
 
-def _manifest(settings, started, model, catalog_sha, documents, skipped, tables, vector_info, build_info) -> dict:
+def _manifest(
+    settings: BuildSettings, started, model, catalog_sha, documents, skipped, tables, vector_info, build_info
+) -> dict:
     """The index's manifest.json (less the file sizes and build steps' entries: :func:`save`)."""
     from ..ingest.extract import versions
 
@@ -359,7 +371,7 @@ def update(settings: Settings, embedder: Embedder | None = None, progress: bool 
     if previous is not None and full:
         reason = "a full rebuild was asked for"
     if reuse:
-        reason = reuse_problem(previous.manifest, settings, embedder)
+        reason = reuse_problem(previous.manifest, settings.build, embedder)
         reuse = not reason
     return build(settings, embedder, progress, previous=previous, reuse=reuse, reason=reason)
 

@@ -9,16 +9,18 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import IndexProblem
 from ..ingest.corpus import catalog_bytes, corpus_fingerprints
-from ..settings import Settings
+from ..settings import BuildSettings, Settings
 from .core import Index
 from .embedding import Embedder
 
 
-def rebuild_hint(settings: Settings) -> str:
+def rebuild_hint(settings: BuildSettings | Settings) -> str:
+    """The command that rebuilds ``settings.index`` from ``settings.docs``."""
     return f"rebuild with: python -m qa index --docs {settings.docs} --index {settings.index}"
 
 
@@ -27,9 +29,10 @@ def catalog_sha256(docs: Path) -> str | None:
     return hashlib.sha256(catalog).hexdigest() if catalog is not None else None
 
 
-def reuse_problem(manifest: dict, settings: Settings, embedder: Embedder | None = None) -> str:
+def reuse_problem(manifest: dict, settings: BuildSettings | Settings, embedder: Embedder | None = None) -> str:
     """Why the vectors of the index described by ``manifest`` cannot be reused for a build
     with ``settings`` (and ``embedder``, when given); "" when they can."""
+    settings = BuildSettings.of(settings)
     model = embedder.name if embedder is not None else settings.model
     then = manifest.get("model", {})
     if then.get("name") != model:
@@ -74,9 +77,11 @@ def stale_reason(manifest: dict, docs: Path) -> str:
     return ", ".join(parts)
 
 
-def check(index: Index, settings: Settings, docs: Path | None = None, model: str | None = None) -> None:
+def check(index: Index, settings: BuildSettings | Settings, docs: Path | None = None, model: str | None = None) -> None:
     """Raise :class:`IndexProblem` if ``index`` was built with another ``model`` than the
-    one asked for (when one is), or for another state of the folder ``docs`` (when given)."""
+    one asked for (when one is), or for another state of the folder ``docs`` (when given).
+    ``settings``: where the index is, for the messages' rebuild hint."""
+    settings = BuildSettings.of(settings)
     if model and model != index.model:
         raise IndexProblem(
             f"{settings.index}/ was built with model {index.model!r}, but {model!r} is asked for; "
@@ -85,5 +90,5 @@ def check(index: Index, settings: Settings, docs: Path | None = None, model: str
     if docs is not None:
         reason = stale_reason(index.manifest, docs)
         if reason:
-            hint = rebuild_hint(settings.with_(docs=docs))
+            hint = rebuild_hint(replace(settings, docs=docs))
             raise IndexProblem(f"{settings.index}/ is out of date with {docs}/ ({reason}); {hint}")

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..data import Col, Document
 from ..errors import IndexProblem
-from ..settings import Settings
+from ..settings import BuildSettings
 from .core import Index
 from .freshness import rebuild_hint
 
@@ -300,7 +300,7 @@ def load(folder: Path) -> Index:
             raise IndexProblem(f"{folder / name}: damaged ({type(exc).__name__})") from None
 
     documents = guarded("documents.jsonl", _read_documents)
-    hint = rebuild_hint(Settings(index=folder, docs=Path(manifest["corpus"]["root"])))
+    hint = rebuild_hint(BuildSettings(index=folder, docs=Path(manifest["corpus"]["root"])))
     lengths = manifest["corpus"].get("text_lengths")
     if lengths is not None:  # recorded by builds since text_lengths was added
         for d in documents:
