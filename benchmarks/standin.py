@@ -64,3 +64,23 @@ class StaticEmbedder:
 def embedder_for(model: str):
     """The stand-in for ``static-minilm-384``; None for any other model (the product loads it)."""
     return StaticEmbedder() if model == NAME else None
+
+
+def _register() -> None:
+    """On import: the product loads the stand-in by name (and a build gives it no ONNX query
+    encoder), and indexes built with the tests' ``hash-N`` embedder (tests/doubles.py, e.g.
+    ``.bench-scale/index-1000000-hash-384``) open too."""
+    import re
+    import sys
+
+    from qa.index.embedding import register_embedder
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.append(root)
+    import tests.doubles  # noqa: F401  (registers hash-N)
+
+    register_embedder(re.escape(NAME), lambda model, threads=0: StaticEmbedder())
+
+
+_register()

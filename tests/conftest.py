@@ -11,6 +11,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The tests' doubles (the hash-N embedder, Ray fault injection: tests/doubles.py) are
+# registered here, and through QA_PLUGINS in every process the tests start (CLI, app, Ray workers).
+_plugins = [p for p in os.environ.get("QA_PLUGINS", "").split(",") if p]
+os.environ["QA_PLUGINS"] = ",".join(dict.fromkeys([*_plugins, "tests.doubles"]))
+
+from . import doubles  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -92,7 +98,7 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="session")
 def fake_engine(tmp_path_factory):
     """The seeds indexed with the hash embedder: fast, deterministic, no model."""
-    from qa.index.embedding import HashEmbedder
+    from .doubles import HashEmbedder
     from qa.pipeline import build_index, open_engine
     from qa.settings import Settings
 

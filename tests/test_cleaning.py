@@ -18,7 +18,7 @@ from qa.answer.engine import Engine
 from qa.ingest.chunking import layout
 from qa.ingest.cleaning import paragraph_skip_reason, sentence_skip_reason
 from qa.ingest.corpus import scan
-from qa.index.embedding import HashEmbedder
+from .doubles import HashEmbedder
 from qa.index import build_and_save, load
 from qa.settings import Settings
 

@@ -19,12 +19,15 @@ from qa.index.embedding import (
     ONNX_FILE,
     ONNX_META_FILE,
     TOKENIZER_FILE,
-    HashEmbedder,
     ModelError,
     OnnxEmbedder,
     load_embedder,
     read_onnx_meta,
+    register_embedder,
+    save_query_encoder,
 )
+
+from .doubles import HashEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +47,17 @@ def test_hash_embedder_is_chosen_for_hash_names_and_gives_unit_vectors():
     v = emb.encode(["one two", "two one", "three"])
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-6)
     assert v[0] @ v[1] == pytest.approx(1.0) and v[0] @ v[2] < 0.5
+
+
+def test_registered_embedders_and_plugins(tmp_path, monkeypatch):
+    """The extension point: a registered name pattern wins over models on disk, gets no ONNX
+    query encoder; QA_PLUGINS names modules imported first, one line when one cannot be."""
+    register_embedder(r"tiny-\d+", lambda model, threads=0: HashEmbedder(int(model.split("-")[1])))
+    assert load_embedder("tiny-8").dimension == 8
+    assert save_query_encoder(tmp_path, "tiny-8") is None and not list(tmp_path.iterdir())
+    monkeypatch.setenv("QA_PLUGINS", "tests.doubles, no_such_plugin_module")
+    with pytest.raises(ModelError, match=r"^QA_PLUGINS names 'no_such_plugin_module', which cannot be imported"):
+        load_embedder("hash-8")
 
 
 def test_a_folder_without_an_export_is_no_onnx_model(tmp_path):

@@ -32,7 +32,7 @@ import pytest
 from qa.answer.engine import Engine
 from qa.serve.cli import main
 from qa.ingest.corpus import CorpusError, scan
-from qa.index.embedding import HashEmbedder
+from .doubles import HashEmbedder
 from qa.ingest.extract import ExtractError, extract, split_front_matter
 from qa.index import FORMAT_VERSION, IndexProblem, build_and_save, load
 from qa.settings import Settings

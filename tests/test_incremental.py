@@ -23,7 +23,7 @@ import qa.index.store
 from qa.answer.engine import Engine
 from qa.serve.cli import main
 from qa.data import Document
-from qa.index.embedding import HashEmbedder
+from .doubles import HashEmbedder
 from qa.index import build_and_save, load, stale_reason
 from qa.settings import Settings
 

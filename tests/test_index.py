@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa import index as index_mod
-from qa.index.embedding import HashEmbedder
+from .doubles import HashEmbedder
 from qa.index import IndexProblem, load
 from qa.pipeline import build_index, open_engine
 from qa.settings import Settings

@@ -76,6 +76,7 @@ def test_wheel_installs_working_commands(tmp_path, seed_index):
     )
     assert inst.returncode == 0, inst.stderr
     env = dict(os.environ, PYTHONPATH=str(target))
+    env.pop("QA_PLUGINS", None)  # the tests' doubles (tests/doubles.py) are not installed either
     where = subprocess.run(
         [sys.executable, "-c", "import qa; print(qa.__file__)"],
         env=env,

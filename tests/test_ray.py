@@ -26,7 +26,7 @@ import pytest
 
 from qa.serve.cli import main
 from qa.distributed import RAY_HINT, RayEmbedder, RayEngineError, work_dir
-from qa.index.embedding import HashEmbedder
+from .doubles import HashEmbedder, fault_env
 from qa.evaluation import load_qa
 from qa.index import build_and_save, load
 from qa.pipeline import open_engine
@@ -297,8 +297,8 @@ def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, ca
     local, _ = build_and_save(settings, HashEmbedder(64))  # the previous index
     expected = _vectors(local)
 
-    def ray(fault=None) -> RayEmbedder:
-        return RayEmbedder("hash-64", address=cluster["gcs"], folder=work_dir(settings.index), fault=fault)
+    def ray(env=None) -> RayEmbedder:  # env: a fault for the workers' hash embedder (tests/doubles.py)
+        return RayEmbedder("hash-64", address=cluster["gcs"], folder=work_dir(settings.index), env=env)
 
     with SocketWatch() as watch:
         # The CLI with --ray-address, as HOST:PORT (the head's GCS) and through Ray Client
@@ -328,13 +328,13 @@ def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, ca
 
         # A worker process that dies on its first batch: restarted, the batch redone.
         died = tmp_path / "died"
-        index, _ = build_and_save(settings, ray({"marker": str(died), "times": 1, "how": "exit"}), full=True)
+        index, _ = build_and_save(settings, ray(fault_env(died, times=1, how="exit")), full=True)
         assert died.read_text() == "1"
         assert all(np.array_equal(a, b) for a, b in zip(_vectors(index), expected))
 
         # An actor that raises on its first batch: the batch is tried again.
         raised = tmp_path / "raised"
-        embedder = ray({"marker": str(raised), "times": 1, "how": "raise"})
+        embedder = ray(fault_env(raised, times=1, how="raise"))
         index, _ = build_and_save(settings, embedder, full=True)
         assert raised.read_text() == "1"
         assert all(np.array_equal(a, b) for a, b in zip(_vectors(index), expected))
@@ -344,7 +344,7 @@ def test_cluster_retries_worker_failures_and_fails_cleanly(cluster, tmp_path, ca
         before = _snapshot(settings.index)
         always = tmp_path / "always"
         with pytest.raises(RayEngineError) as failure:
-            build_and_save(settings, ray({"marker": str(always), "times": -1, "how": "raise"}), full=True)
+            build_and_save(settings, ray(fault_env(always, times=-1, how="raise")), full=True)
     message = str(failure.value)
     assert "\n" not in message and "RuntimeError: injected fault" in message, message
     assert int(always.read_text()) >= 2  # it was retried before giving up

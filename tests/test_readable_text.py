@@ -76,7 +76,7 @@ def test_markdown_is_stored_as_the_text_it_shows(tmp_path):
 
 
 def test_quotes_from_markdown_are_exact_slices_without_syntax(tmp_path):
-    from qa.index.embedding import HashEmbedder
+    from .doubles import HashEmbedder
     from qa.pipeline import build_index, open_engine
     from qa.settings import Settings
 

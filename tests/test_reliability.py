@@ -242,7 +242,7 @@ def test_second_writer_waits_for_the_first_and_loses_nothing(tmp_path):
 SLOW_WRITER = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from qa.index.embedding import HashEmbedder\n"
+    "from tests.doubles import HashEmbedder\n"
     "from qa.index import build_and_save\n"
     "from qa.settings import Settings\n"
     "class Gated(HashEmbedder):\n"
@@ -320,7 +320,7 @@ def test_concurrent_writers_lose_no_document(tmp_path):
 def test_live_engine_reloads_a_replaced_index_between_questions(tmp_path):
     """In process: a rebuilt index is noticed at the next question, loaded whole, said so;
     a question keeps one engine throughout; a broken replacement keeps the old one."""
-    from qa.index.embedding import HashEmbedder
+    from .doubles import HashEmbedder
     from qa.pipeline import build_index, open_engine
     from qa.settings import Settings
     from qa.serve.web import LiveEngine, chat
@@ -549,7 +549,7 @@ def test_full_disk_in_process(tmp_path, monkeypatch):
 
     from qa.index import builder as index_mod
     from qa.index import embedding
-    from qa.index.embedding import HashEmbedder
+    from .doubles import HashEmbedder
     from qa.index import IndexProblem, build, load, save
     from qa.settings import Settings
 

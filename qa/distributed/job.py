@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..index.embedding import ModelError, hash_dimension, resolve_model
+from ..index.embedding import ModelError, registered_embedder, resolve_model
 from .session import (
     MAX_RESTARTS,
     MAX_TASK_RETRIES,
@@ -32,34 +32,18 @@ class EmbedBatch:
 
     A batch is ``{"row": int64[n], "text": str[n]}``; the answer is
     ``{"row": int64[n], "vector": float32[n, dimension]}`` (unit rows), encoded exactly as
-    :func:`qa.index.encode_sorted` encodes one batch.
+    :func:`qa.index.encode_sorted` encodes one batch.  (The tests' faults — a batch that
+    raises, an actor that dies — come from an embedder of tests/doubles.py, loaded here like
+    any other through ``QA_PLUGINS``.)"""
 
-    ``fault`` is for tests: ``{"marker": FILE, "times": N, "how": "raise" | "exit"}``
-    makes the first N batches (counted in FILE, so across restarts; N < 0: every batch)
-    raise, or end the actor's process on the spot."""
-
-    def __init__(self, model: str, threads: int = 1, fault: dict | None = None) -> None:
+    def __init__(self, model: str, threads: int = 1) -> None:
         for key, value in WORKER_ENV.items():
             os.environ.setdefault(key, value)
         from qa.index.embedding import load_embedder
 
         self.embedder = load_embedder(model, threads)
-        self.fault = fault
-
-    def _inject_fault(self) -> None:
-        marker = Path(self.fault["marker"])
-        done = int(marker.read_text() or 0) if marker.exists() else 0
-        times = int(self.fault.get("times", 1))
-        if 0 <= times <= done:
-            return
-        marker.write_text(str(done + 1))
-        if self.fault.get("how") == "exit":
-            os._exit(1)  # a worker that dies: no exception, no clean-up
-        raise RuntimeError(f"injected fault {done + 1}")
 
     def __call__(self, batch: dict) -> dict:
-        if self.fault:
-            self._inject_fault()
         texts = [str(t) for t in batch["text"]]
         vectors = self.embedder.encode(texts, batch_size=max(len(texts), 1))
         return {"row": np.asarray(batch["row"], dtype=np.int64), "vector": np.asarray(vectors, dtype=np.float32)}
@@ -102,7 +86,7 @@ def embed_job(blocks: list, job: dict) -> Iterator[tuple[np.ndarray, np.ndarray]
     try:
         dataset = ray.data.from_arrow(blocks).map_batches(
             EmbedBatch,
-            fn_constructor_kwargs={"model": job["model"], "threads": job["threads"], "fault": job["fault"]},
+            fn_constructor_kwargs={"model": job["model"], "threads": job["threads"]},
             batch_size=job["batch_size"],
             batch_format="numpy",
             compute=ActorPoolStrategy(size=job["actors"]),
@@ -169,10 +153,10 @@ def _through_client(ray, blocks: list, job: dict, progress: Callable[[int], None
 
 def _dimension_on_disk(model: str) -> int | None:
     """The output dimension of ``model`` read from its configuration files (no torch);
-    None when they do not say."""
-    dimension = hash_dimension(model)
-    if dimension is not None:
-        return dimension
+    None when they do not say.  A registered embedder (a plugin's) is asked."""
+    factory = registered_embedder(model)
+    if factory is not None:
+        return factory(model, 1).dimension
     try:
         folder = Path(resolve_model(model))
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
@@ -199,7 +183,8 @@ class RayEmbedder:
     stored as ``work_folder`` (``folder`` would tell the ONNX export code that it holds an
     export).  ``concurrency``: actors (default: the cluster's CPUs divided by ``threads``,
     at most one per batch).  ``num_cpus``: CPUs a local instance may use (default: all).
-    ``fault``: see :class:`EmbedBatch` (tests only).
+    ``env``: environment variables for the actors (added to the job's runtime environment;
+    e.g. a plugin's own settings).
 
     Each :meth:`encode` is one Ray session and one Ray Data job; :func:`qa.index.encode_sorted`
     gives it every text at once (``bulk``).  ``last_run`` describes the last job."""
@@ -216,7 +201,7 @@ class RayEmbedder:
         folder: Path | None = None,
         concurrency: int | None = None,
         num_cpus: int | None = None,
-        fault: dict | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         if not ray_installed():
             raise RayEngineError(RAY_HINT)
@@ -228,7 +213,7 @@ class RayEmbedder:
         self.work_folder = Path(folder) if folder is not None else None
         self.concurrency = concurrency
         self.num_cpus = num_cpus
-        self.fault = fault
+        self.env = dict(env or {})
         self._dimension: int | None = None
         self.last_run: dict = {}
 
@@ -261,7 +246,7 @@ class RayEmbedder:
             bar = tqdm(total=len(texts), unit="passage", desc="embedding on Ray", leave=False)
             progress = bar.update
         try:
-            with ray_session(self.address, self.work_folder, self.num_cpus) as ray:
+            with ray_session(self.address, self.work_folder, self.num_cpus, env=self.env) as ray:
                 return self._run(ray, texts, max(int(batch_size), 1), progress or None)
         finally:
             if bar is not None:
@@ -276,7 +261,6 @@ class RayEmbedder:
         job = {
             "model": self.name,
             "threads": self.threads,
-            "fault": self.fault,
             "actors": actors,
             "batch_size": batch_size,
         }

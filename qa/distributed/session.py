@@ -284,7 +284,9 @@ def _home_without_cloud_probe(folder: Path) -> Iterator[None]:
 
 
 @contextmanager
-def ray_session(address: str | None = None, folder: Path | None = None, num_cpus: int | None = None) -> Iterator:
+def ray_session(
+    address: str | None = None, folder: Path | None = None, num_cpus: int | None = None, env: dict | None = None
+) -> Iterator:
     """Ray, initialised for one job and shut down after it.
 
     With ``address``: connect to that cluster (``ray://...`` or ``host:port``), shipping
@@ -292,6 +294,8 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
     private instance bound to 127.0.0.1 with its files in ``folder`` (removed afterwards
     unless the job failed).  Ray's relayed messages go to ``folder``/:data:`DRIVER_LOG`.
     If this process already has Ray initialised, that session is used and left alone.
+    ``env``: environment variables for the job's workers, besides :data:`WORKER_ENV` and
+    ``QA_PLUGINS`` (whose modules travel with the job too, see :func:`_plugin_folders`).
 
     Steps: the environment Ray is imported and started in (:func:`_environment`), Ray kept
     quiet (:func:`_quiet_ray`), started or reached (:func:`_start`), shut down, and its
@@ -329,7 +333,7 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
         try:
             with _quiet_ray(folder / DRIVER_LOG if folder is not None else None):
                 try:
-                    link = _start(ray, address, folder, num_cpus)
+                    link = _start(ray, address, folder, num_cpus, env or {})
                     yield ray
                 finally:
                     if ray.is_initialized():
@@ -343,16 +347,16 @@ def ray_session(address: str | None = None, folder: Path | None = None, num_cpus
                 _clean_up(folder, link, local)
 
 
-def _start(ray, address: str | None, folder: Path | None, num_cpus: int | None) -> Path | None:
+def _start(ray, address: str | None, folder: Path | None, num_cpus: int | None, env: dict) -> Path | None:
     """``ray.init``: connect to the cluster at ``address``, or start a private instance with
     its files in ``folder``; returns the folder Ray was given (a short link to ``folder``
     when its path is too long for Ray's sockets).  Failures: one :class:`RayEngineError` line."""
-    runtime_env = {"env_vars": dict(WORKER_ENV)}
+    runtime_env = {"env_vars": {**WORKER_ENV, **_plugin_env(), **env}}
     common = {"logging_level": "ERROR", "log_to_driver": False}
     try:
         if address:
             _reachable(address)
-            runtime_env["py_modules"] = [str(Path(__file__).resolve().parents[1])]  # qa/
+            runtime_env["py_modules"] = [str(Path(__file__).resolve().parents[1]), *_plugin_folders()]  # qa/, plugins
             try:
                 ray.init(address=address, runtime_env=runtime_env, **common)
             except Exception:
@@ -386,6 +390,28 @@ def _start(ray, address: str | None, folder: Path | None, num_cpus: int | None) 
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ... from ray.init
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise RayEngineError(f"cannot start or reach {where}: {error_line(exc)}") from None
+
+
+def _plugin_env() -> dict[str, str]:
+    """``QA_PLUGINS`` for the workers, when this process has it: they load the same embedders."""
+    from ..index.embedding import PLUGINS_ENV
+
+    return {PLUGINS_ENV: os.environ[PLUGINS_ENV]} if os.environ.get(PLUGINS_ENV) else {}
+
+
+def _plugin_folders() -> list[str]:
+    """What a cluster's workers need to import the ``QA_PLUGINS`` modules, shipped with the job
+    like ``qa`` itself: each one's top-level package folder, or its file."""
+    from ..index.embedding import plugin_modules
+
+    folders = []
+    for name in plugin_modules():
+        spec = importlib.util.find_spec(name.split(".")[0])
+        if spec is None:
+            continue  # load_plugins says so, in one line, where it matters
+        where = list(spec.submodule_search_locations or []) or [spec.origin]
+        folders.extend(str(Path(w).resolve()) for w in where[:1] if w)
+    return list(dict.fromkeys(folders))
 
 
 def _clean_up(folder: Path, link: Path, local: bool) -> None:

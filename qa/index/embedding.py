@@ -26,7 +26,7 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -79,14 +79,49 @@ class Embedder(Protocol):
 # The optional attributes of an :class:`Embedder` and their defaults.
 OPTIONAL = {"bulk": False, "engine": "local", "folder": None, "model": None}
 
-# The test embedder's model names: "hash-" and its dimension (no model files, no torch).
-HASH_MODEL = re.compile(r"hash-(\d+)")
+# ---------------------------------------------------------------- other embedders (plugins)
+
+# The environment variable naming plugin modules (comma-separated), imported before a model
+# name is looked up: in every process that loads an embedder, CLI and Ray workers included.
+PLUGINS_ENV = "QA_PLUGINS"
+# Model-name patterns → factories, most recent first (see register_embedder).
+_REGISTERED: list[tuple[re.Pattern, Callable[..., "Embedder"]]] = []
 
 
-def hash_dimension(model: str) -> int | None:
-    """The dimension a ``hash-N`` model name gives, None for any other model."""
-    match = HASH_MODEL.fullmatch(model)
-    return int(match.group(1)) if match else None
+def register_embedder(pattern: str, factory: Callable[..., "Embedder"]) -> None:
+    """Make :func:`load_embedder` (and so builds, queries and Ray workers) give
+    ``factory(model, threads)`` for every model name matching ``pattern`` (a regular
+    expression matched against the whole name), before any sentence-transformers model.
+
+    The extension point for embedders that are no model on disk: the tests' ``hash-N``
+    (tests/doubles.py), a benchmark's stand-in (benchmarks/standin.py).  Such an embedder
+    has no ONNX query encoder (the index keeps none).  A plugin registers at import; name
+    its module in ``QA_PLUGINS`` (e.g. ``QA_PLUGINS=tests.doubles``) so that processes this
+    one starts — the CLI, Ray's workers — import it too."""
+    _REGISTERED.insert(0, (re.compile(pattern), factory))
+
+
+def plugin_modules() -> list[str]:
+    """The module names ``QA_PLUGINS`` lists."""
+    return [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
+
+
+def load_plugins() -> None:
+    """Import the modules ``QA_PLUGINS`` names (each once: Python keeps them); one
+    :class:`ModelError` line for a module that cannot be imported."""
+    import importlib
+
+    for name in plugin_modules():
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ModelError(f"{PLUGINS_ENV} names {name!r}, which cannot be imported ({exc})") from None
+
+
+def registered_embedder(model: str) -> Callable[..., "Embedder"] | None:
+    """The factory :func:`register_embedder` set for ``model`` (plugins loaded first), or None."""
+    load_plugins()
+    return next((factory for pattern, factory in _REGISTERED if pattern.fullmatch(model)), None)
 
 
 def resolve_model(model: str) -> str:
@@ -528,10 +563,11 @@ def save_query_encoder(out_dir: Path, model_name: str, embedder=None, previous: 
     folder being replaced: no torch needed for a rebuild), the folder of an
     :class:`OnnxEmbedder` ``embedder``, the loaded model of a
     :class:`SentenceTransformerEmbedder` ``embedder``, else the model loaded here.
-    Returns the record for the manifest, or None — for the test embedder (``hash-N``), or
-    when the model cannot be exported (a warning; queries then use torch as before)."""
+    Returns the record for the manifest, or None — for a registered embedder
+    (:func:`register_embedder`: no model to export), or when the model cannot be exported
+    (a warning; queries then use torch as before)."""
     out_dir = Path(out_dir)
-    if hash_dimension(model_name) is not None:
+    if registered_embedder(model_name) is not None:
         return None
     try:
         for source in (
@@ -569,7 +605,7 @@ def build_embedder(model: str, threads: int = 0, backend: str = "torch", work_di
     export then travels into the index with :func:`save_query_encoder`."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "torch" or hash_dimension(model) is not None:
+    if backend == "torch" or registered_embedder(model) is not None:
         return load_embedder(model, threads)
     if work_dir is None:
         raise ModelError(f"backend {backend!r} needs a folder for the export")
@@ -583,41 +619,17 @@ def build_embedder(model: str, threads: int = 0, backend: str = "torch", work_di
     return OnnxEmbedder(Path(work_dir), threads=threads, int8=backend == "onnx-int8")
 
 
-# ---------------------------------------------------------------- tests' embedder
-
-_TOKEN = re.compile(r"\w+", re.U)
-
-
-class HashEmbedder:
-    """A tiny deterministic bag-of-words embedder for fast tests (no model needed)."""
-
-    backend = "hash"
-
-    def __init__(self, dimension: int = 256) -> None:
-        self.name = f"hash-{dimension}"
-        self.dimension = dimension
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for token in _TOKEN.findall(text.lower()):
-                h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little")
-                out[row, h % self.dimension] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
-
-
 def load_embedder(model: str, threads: int = 0, onnx_dir: Path | None = None, backend: str | None = None) -> Embedder:
-    """The embedder a manifest or a setting names (``hash-N`` is the test embedder).
+    """The embedder a manifest or a setting names (a registered one first: :func:`register_embedder`).
 
     ``onnx_dir``: a folder (the index folder) where :func:`export_onnx` may have written
     the model; when it holds an export of this same ``model``, the ONNX embedder is
     returned (no torch import).  ``backend``: force one of :data:`BACKENDS`
     ("onnx"/"onnx-int8" need ``onnx_dir`` with an export).
     """
-    dimension = hash_dimension(model)
-    if dimension is not None:
-        return HashEmbedder(dimension)
+    factory = registered_embedder(model)
+    if factory is not None:
+        return factory(model, threads)
     if backend not in (None, *BACKENDS):
         raise ModelError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend != "torch" and onnx_dir is not None:
