@@ -1,6 +1,6 @@
 """Cleaning by general rules, on documents other than the seeds and in every format.
 
-The rules (qa/cleaning.py, applied by qa/chunking.py's layout) name kinds of
+The rules (qa/ingest/cleaning.py, applied by qa/ingest/chunking.py's layout) name kinds of
 boilerplate, never strings of a particular article: link-only lines, headings,
 bylines, short lines without a sentence, calls to comment / share / subscribe /
 donate, cookie and copyright notices, and repeated paragraphs.  The HTML extractor

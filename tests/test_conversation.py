@@ -1,4 +1,4 @@
-"""Follow-up questions (qa/conversation.py) and the conversation set scorer (qa/followups.py)."""
+"""Follow-up questions (qa/answer/conversation.py) and the conversation set scorer (qa/evaluation/conversations.py)."""
 
 from __future__ import annotations
 

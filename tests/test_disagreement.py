@@ -1,4 +1,4 @@
-"""Where articles disagree (qa/disagreement.py): rules on hand-made quotes, no model."""
+"""Where articles disagree (qa/answer/disagreement.py): rules on hand-made quotes, no model."""
 
 from __future__ import annotations
 

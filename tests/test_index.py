@@ -136,7 +136,7 @@ def test_refuses_to_replace_a_folder_of_other_files(tmp_path):
 
 @pytest.mark.parametrize("kind", ["ivf-sq8", "hnsw-sq8"])
 def test_approximate_vector_index_kinds_answer_verbatim(tmp_path, kind):
-    # Large corpora get an IVF or HNSW index (qa/vectors.py); the whole query path must work on them.
+    # Large corpora get an IVF or HNSW index (qa/index/vectors.py); the whole query path must work on them.
     settings = Settings(docs=SEEDS, index=tmp_path / "index", vector_index=kind)
     build_index(settings, embedder=HashEmbedder(64))
     manifest = json.loads((settings.index / "manifest.json").read_text())

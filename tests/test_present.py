@@ -1,5 +1,5 @@
 """The answer card, citations in words, the reader view, export and the stored
-conversation (qa/present.py, qa/chat.py): rendering without a browser."""
+conversation (qa/serve/present.py, qa/serve/chat.py): rendering without a browser."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_export_csv_and_markdown():
     assert "## How many?" in md and "Daily Kos, 3 February 2025, paragraph 2" in md and "not an answer" in md
 
 
-# ---------------------------------------------------------------- the stored conversation (qa/chat.py)
+# ---------------------------------------------------------------- the stored conversation (qa/serve/chat.py)
 
 
 def test_stored_turns_are_checked_against_the_index(fake_engine):

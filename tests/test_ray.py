@@ -1,4 +1,4 @@
-"""Indexing on Ray (qa/distributed.py): the same index as the local engine, Ray kept on
+"""Indexing on Ray (qa/distributed/): the same index as the local engine, Ray kept on
 loopback and cleaned up after itself, worker failures retried, and failures reported in
 one line with the previous index left as it was.
 

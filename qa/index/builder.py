@@ -256,7 +256,7 @@ def _embed(
 
 def _vector_indexes(texts: dict, known: dict, dimension: int, settings: BuildSettings, previous: Index | None):
     """Build step 4: the vector index of each passage kind (exact below ~20k, IVF-SQ8
-    above: qa/vectors.py; an update reuses the previous IVF index's training), and their
+    above: qa/index/vectors.py; an update reuses the previous IVF index's training), and their
     records for the manifest."""
     import faiss
 

@@ -484,7 +484,7 @@ def _page_text(raw: str) -> str:
 
 # PDF "titles" that name no document: a browser's blank page or an address, a file name,
 # an editor's placeholder.  The title then comes from the text's first heading line or,
-# failing that, the file name (qa/corpus.py ``guess_title``).
+# failing that, the file name (qa/ingest/corpus.py ``guess_title``).
 _JUNK_TITLE = re.compile(
     r"""^(?:about:\S*|[a-z][a-z0-9+.-]*://\S*|file:\S*|www\.\S*
         |untitled(?:[\s_-]*\d*)?|document\s*\d*|title|no\s+title|none|null|unknown|print|slide\s*\d*
