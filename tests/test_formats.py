@@ -402,7 +402,7 @@ def test_an_index_of_an_unknown_format_asks_for_a_rebuild(mixed_index, tmp_path)
         load(copy)
     code, _, err = run("ask", WIND, "--index", str(copy))
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert "index format 99, this version reads 1 and 2; rebuild with: python -m qa index --index" in err
+    assert "index format 99, this version reads 1, 2 and 3; rebuild with: python -m qa index --index" in err
 
 
 def test_vectors_match_the_stored_text(mixed_index):

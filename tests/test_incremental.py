@@ -24,8 +24,9 @@ from qa.answer.engine import Engine
 from qa.serve.cli import main
 from qa.data import Document
 from .doubles import HashEmbedder
-from qa.index import build_and_save, load, stale_reason
+from qa.index import FORMAT_VERSION, build_and_save, load, stale_reason
 from qa.settings import Settings
+from qa.index.texts import MappedTexts
 
 MIXED = Path(__file__).resolve().parent / "data" / "mixed"
 QUESTIONS = [
@@ -320,13 +321,18 @@ def test_nothing_is_encoded_when_nothing_changed(folder, tmp_path, monkeypatch):
 
 def as_format_1(folder: Path) -> None:
     """Rewrite a (text-only) index folder as the first index format wrote it: documents
-    without format/pages/date/url/indexed_at, fingerprints per document id only."""
+    without format/pages/date/url/indexed_at, their texts inside documents.jsonl,
+    fingerprints per document id only."""
     rows = [json.loads(line) for line in (folder / "documents.jsonl").read_text(encoding="utf-8").splitlines()]
-    old_keys = ("doc_id", "title", "outlet", "path", "sha256", "text")
+    texts = MappedTexts(folder)
+    old_keys = ("doc_id", "title", "outlet", "path", "sha256")
     with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps({k: row[k] for k in old_keys}, ensure_ascii=False) + "\n")
+        for i, row in enumerate(rows):
+            f.write(json.dumps({**{k: row[k] for k in old_keys}, "text": texts.text(i)}, ensure_ascii=False) + "\n")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for name in ("texts.bin", "texts.npy"):
+        (folder / name).unlink()
+        del manifest["files"][name]
     manifest["format_version"] = 1
     for key in ("files", "skipped"):
         del manifest["corpus"][key]
@@ -356,7 +362,7 @@ def test_a_format_1_index_still_loads_and_is_updated_reusing_its_vectors(tmp_pat
     index, _ = build_and_save(settings, HashEmbedder())
     assert not index.build_info["full"] and index.build_info["changed"] == ["ferries"]
     assert index.build_info["reembedded_documents"] == 1
-    assert load(settings.index).manifest["format_version"] == 2
+    assert load(settings.index).manifest["format_version"] == FORMAT_VERSION
     scratch = settings.with_(index=tmp_path / "scratch")
     build_and_save(scratch, HashEmbedder())
     same_index(load(settings.index), load(scratch.index))

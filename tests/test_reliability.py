@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.index import load
+from qa.index.texts import MappedTexts
+from qa.index.texts import write as write_texts
+
 from .conftest import ROOT, SEEDS, index_command, one_line_error, run_qa as qa
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -154,14 +158,21 @@ def test_bm25_folder_from_another_index_is_refused(index_copy, tmp_path):
 
 
 def test_shortened_document_text_is_detected(index_copy):
-    """A text cut short (sizes in the manifest fixed up) must not load and cite empty quotes."""
-    path = index_copy / "documents.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    rows[1]["text"] = rows[1]["text"][:200]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    _edit_manifest(index_copy, lambda m: m["files"].__setitem__("documents.jsonl", path.stat().st_size))
+    """A text cut short (the text store rewritten whole, sizes in the manifest fixed up) must
+    not load and cite empty quotes."""
+    stored = MappedTexts(index_copy)
+    texts = [stored.text(i) for i in range(len(stored))]
+    del stored
+    texts[1] = texts[1][:200]
+    write_texts(texts, index_copy)
+
+    def sizes(m):
+        for name in ("texts.bin", "texts.npy"):
+            m["files"][name] = (index_copy / name).stat().st_size
+
+    _edit_manifest(index_copy, sizes)
     line = one_line_error(qa("ask", "Who is Bukele?", "--index", str(index_copy)))
-    assert "documents.jsonl" in line
+    assert "texts.bin" in line and "200 characters" in line
     # Even without the recorded lengths (an older index), the offsets give it away.
     _edit_manifest(index_copy, lambda m: m["corpus"].pop("text_lengths"))
     line = one_line_error(qa("ask", "Who is Bukele?", "--index", str(index_copy)))
@@ -378,10 +389,7 @@ def test_running_app_notices_a_replaced_index(tmp_path):
         after = api.predict("What figure did officials confirm on Tuesday?", api_name="/chat")
         assert "index was rebuilt" in after, after[:300]
         assert "Article number 7" in after
-        texts = {
-            json.loads(line)["doc_id"]: json.loads(line)
-            for line in (index / "documents.jsonl").read_text(encoding="utf-8").splitlines()
-        }
+        texts = {d.doc_id: {"title": d.title, "text": d.text} for d in load(index).documents}
         assert removed not in texts
         quotes = _re.findall(r"^\[(\d+)\] “(.*)”$", after, _re.M)
         spans = _re.findall(r"^- \[(\d+)\] \*(.*?)\*.*characters (\d+)–(\d+)$", after, _re.M)

@@ -160,7 +160,7 @@ class Engine:
         """The quote ``[start, end)`` of document ``doc_id``, cut from its text, with its
         citation (title, outlet, paragraph, page); ValueError when the range does not fit."""
         doc = self.index.doc_index[doc_id]
-        if not 0 <= start < end <= len(self.index.documents[doc].text):
+        if not 0 <= start < end <= int(self.index.documents.texts.lengths[doc]):
             raise ValueError(f"characters {start}–{end} are not inside document {doc_id!r}")
         return self._quote(doc, start, end, score, phrase)
 
@@ -179,13 +179,13 @@ class Engine:
         return int(start), int(end)
 
     def _quote(self, doc: int, start: int, end: int, score: float, phrase: tuple[int, int] | None = None) -> Quote:
-        d = self.index.documents[doc]
+        d = self.index.documents.header(doc)
         para_in_doc = int(np.searchsorted(self._paragraph_rows(doc)[:, Col.START], start, side="right"))
         return Quote(
             d.doc_id,
             start,
             end,
-            d.text[start:end],
+            self.index.cut(doc, start, end),
             float(score),
             d.title,
             d.outlet,
@@ -202,10 +202,10 @@ class Engine:
         out: list[Quote] = []
         taken: list[frozenset[str]] = []  # the chosen quotes' words, normalised once
         for doc, start, end, score, *rest in ranked:
-            doc_id = self.index.documents[doc].doc_id
+            doc_id = self.index.documents.doc_id(doc)
             if any(q.doc_id == doc_id and start < q.end and q.start < end for q in out):
                 continue
-            words = word_set(self.index.documents[doc].text[start:end])
+            words = word_set(self.index.cut(doc, start, end))
             if any(near_duplicate_words(words, w) for w in taken):
                 continue
             taken.append(words)

@@ -120,7 +120,8 @@ def _passage_texts(
     documents: list[Document], sentences: np.ndarray, chunks: np.ndarray
 ) -> tuple[list[str], list[str], list[str]]:
     """The texts of the sentences, the sentence windows and the chunks, row for row."""
-    cut = lambda table: [documents[d].text[s:e] for d, s, e in table]  # noqa: E731
+    whole = [d.text for d in documents]  # each text once (a loaded index reads them from its map)
+    cut = lambda table: [whole[d][s:e] for d, s, e in table.tolist()]  # noqa: E731
     return cut(sentences[:, Col.SPAN]), cut(sentences[:, Col.WINDOW]), cut(chunks[:, Col.SPAN])
 
 

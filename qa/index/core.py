@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Col, Document
+from ..data import Col
+from .texts import Documents, documents_of
 
 # ---------------------------------------------------------------- tokenising for BM25
 
@@ -45,7 +46,7 @@ class Index:
     """Everything a query needs, loaded from (or about to be written to) a folder."""
 
     manifest: dict
-    documents: list[Document]
+    documents: Documents  # a list of Document is taken too (and wrapped)
     paragraphs: np.ndarray
     sentences: np.ndarray
     chunks: np.ndarray
@@ -61,13 +62,21 @@ class Index:
     # model as the ONNX query encoder (None: reuse the export already in the folder).
     encoder: object | None = None
 
+    def __post_init__(self) -> None:
+        self.documents = documents_of(self.documents)
+
     @property
     def model(self) -> str:
         return self.manifest["model"]["name"]
 
     def text(self, table: np.ndarray, row: int) -> str:
+        """The text of row ``row`` of a sentence, paragraph or chunk table."""
         doc, start, end = (int(x) for x in table[row, Col.SPAN])
-        return self.documents[doc].text[start:end]
+        return self.cut(doc, start, end)
+
+    def cut(self, doc: int, start: int, end: int) -> str:
+        """Characters ``[start, end)`` of the text of the document at position ``doc``."""
+        return self.documents.texts.slice(doc, start, end)
 
     @cached_property
     def first_paragraph(self) -> np.ndarray:
@@ -76,7 +85,7 @@ class Index:
 
     @cached_property
     def doc_index(self) -> dict[str, int]:
-        return {d.doc_id: i for i, d in enumerate(self.documents)}
+        return {self.documents.doc_id(i): i for i in range(len(self.documents))}
 
     @cached_property
     def stemmer(self):

@@ -5,9 +5,10 @@ An index is a folder::
     manifest.json       format version, model, dimension, chunking, corpus fingerprints (per
                         file, skipped files included), file sizes, what the last build did
     documents.jsonl     one line per document: id, title, outlet, path, sha256, format, page
-                        starts (PDF), date, url, when it was indexed, and the exact text that
-                        quotes are cut from (extracted text for HTML and PDF, the body after
-                        the front matter for Markdown)
+                        starts (PDF), date, url, when it was indexed
+    texts.bin           the exact texts that quotes are cut from (extracted text for HTML and
+                        PDF, the body after the front matter for Markdown), memory-mapped
+    texts.npy           int64 (n, 3): where each text is in texts.bin (:mod:`.texts`)
     paragraphs.npy      int64 (n, 3): document, start, end
     sentences.npy       int64 (n, 7): document, start, end, paragraph, chunk, window start, window end
                         (quotable sentences only; the window adds the neighbours in its paragraph)
@@ -46,15 +47,21 @@ from ..errors import IndexProblem
 from ..settings import BuildSettings
 from .core import Index
 from .freshness import rebuild_hint
+from .texts import BIN as TEXTS_BIN
+from .texts import TABLE as TEXTS_TABLE
+from .texts import Documents, MappedTexts, Texts
+from .texts import write as write_texts
 
 FORMAT = "qa-index"
 # 2: documents.jsonl gained format, pages, date, url and indexed_at; the manifest
 #    fingerprints files (skipped ones too) and records the last build.
-FORMAT_VERSION = 2
+# 3: the texts moved out of documents.jsonl into texts.bin (memory-mapped: :mod:`.texts`).
+FORMAT_VERSION = 3
 # Versions this code loads: a version-1 index lacks the new fields (they default) and the
-# per-file fingerprints (staleness is then judged per document id); the next
-# ``python -m qa index`` rewrites it as version 2, reusing its vectors.
-READABLE_VERSIONS = (1, 2)
+# per-file fingerprints (staleness is then judged per document id); versions 1 and 2 hold
+# the texts in documents.jsonl (read into memory).  The next ``python -m qa index``
+# rewrites an older index as the current version, reusing its vectors.
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 ARRAYS = ("paragraphs.npy", "sentences.npy", "chunks.npy")
 FAISS_FILES = ("sentences.faiss", "windows.faiss", "chunks.faiss")
@@ -96,11 +103,13 @@ def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path
     tmp.mkdir()
     try:
         with open(tmp / "documents.jsonl", "w", encoding="utf-8") as out:
-            for d in index.documents:
+            for i in range(len(index.documents)):
+                d = index.documents.header(i)
                 row = {f.name: getattr(d, f.name) for f in fields(Document) if f.name != "text"}
                 row["pages"] = list(d.pages)
-                row["text"] = d.text  # last: the other fields stay readable at a glance
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        texts = index.documents.texts
+        write_texts((texts.text(i) for i in range(len(texts))), tmp)
         for name, array in zip(ARRAYS, (index.paragraphs, index.sentences, index.chunks)):
             np.save(tmp / name, array, allow_pickle=False)
         for name, vectors in zip(FAISS_FILES, (index.sentence_vectors, index.window_vectors, index.chunk_vectors)):
@@ -116,7 +125,7 @@ def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path
         entries: dict = {}
         for step in steps:
             entries.update(step(index, tmp, locate(target)))
-        manifest = dict(index.manifest, files=_file_sizes(tmp), **entries)
+        manifest = dict(index.manifest, format_version=FORMAT_VERSION, files=_file_sizes(tmp), **entries)
         if (target / "README.md").is_file():  # the repository's note about index/ stays put
             shutil.copy2(target / "README.md", tmp / "README.md")
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -191,7 +200,7 @@ def read_manifest(folder: Path) -> dict:
     if manifest.get("format_version") not in READABLE_VERSIONS:
         raise IndexProblem(
             f"{path}: index format {manifest.get('format_version')!r:.40}, this version reads "
-            f"{' and '.join(map(str, READABLE_VERSIONS))}; rebuild with: python -m qa index --index {folder}"
+            f"{', '.join(map(str, READABLE_VERSIONS[:-1]))} and {READABLE_VERSIONS[-1]}; rebuild with: python -m qa index --index {folder}"
         )
     problem = manifest_problem(manifest)
     if problem:
@@ -299,16 +308,14 @@ def load(folder: Path) -> Index:
         except Exception as exc:  # numpy, faiss, json and bm25s each raise their own
             raise IndexProblem(f"{folder / name}: damaged ({type(exc).__name__})") from None
 
-    documents = guarded("documents.jsonl", _read_documents)
+    headers = guarded("documents.jsonl", _read_documents)
     hint = rebuild_hint(BuildSettings(index=folder, docs=Path(manifest["corpus"]["root"])))
-    lengths = manifest["corpus"].get("text_lengths")
-    if lengths is not None:  # recorded by builds since text_lengths was added
-        for d in documents:
-            if lengths.get(d.doc_id) != len(d.text):
-                raise IndexProblem(
-                    f"{folder / 'documents.jsonl'}: the text of {d.doc_id!r} has {len(d.text)} characters, the manifest "
-                    f"says {lengths.get(d.doc_id)}; {hint}"
-                )
+    if TEXTS_TABLE in (manifest.get("files") or {}):
+        texts = guarded(TEXTS_TABLE, lambda p: MappedTexts(p.parent))
+    else:  # format 1 or 2: the texts are in documents.jsonl
+        texts = Texts([d.text for d in headers])
+    _check_texts(headers, texts, manifest, folder, hint)
+    documents = Documents(headers, texts)
     # Tables and BM25 arrays are memory-mapped like the vectors: opening reads only what is
     # touched, and several serving processes share the pages of one index folder.
     # (np.asarray: plain arrays over the mapping; np.memmap's indexing costs ~2 µs a call.)
@@ -322,7 +329,7 @@ def load(folder: Path) -> Index:
         if isinstance(getattr(model, "scores", None), dict):
             model.scores = {k: np.asarray(v) if isinstance(v, np.ndarray) else v for k, v in model.scores.items()}
     for name, array in zip(ARRAYS, arrays):
-        problem = _table_problem(name, array, documents, arrays[0], arrays[2])
+        problem = _table_problem(name, array, texts.lengths, arrays[0], arrays[2])
         if problem:
             raise IndexProblem(f"{folder / name}: damaged ({problem}); {hint}")
     index = Index(manifest, documents, *arrays, *vectors, *bm25, path=folder)
@@ -345,21 +352,37 @@ def _check_files(folder: Path, manifest: dict) -> None:
 
 
 def _read_documents(path: Path) -> list[Document]:
-    """documents.jsonl: one :class:`~qa.data.Document` a line (ValueError when a row is wrong)."""
+    """documents.jsonl: one :class:`~qa.data.Document` a line (ValueError when a row is
+    wrong); since format 3 without its text (in texts.bin), before with it."""
     documents = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             pages = tuple(int(p) for p in row.pop("pages", ()) or ())
-            doc = Document(**row, pages=pages)
-            pages_ok = list(pages) == sorted(pages) and all(0 <= p <= len(doc.text) for p in pages)
+            doc = Document(**{"text": "", **row}, pages=pages)
             texts_ok = all(isinstance(getattr(doc, f.name), str) for f in fields(Document) if f.name != "pages")
-            if not texts_ok or not pages_ok:
+            if not texts_ok or list(pages) != sorted(pages):
                 raise ValueError("bad document row")
             documents.append(doc)
     if len({d.doc_id for d in documents}) != len(documents):
         raise ValueError("repeated document id")
     return documents
+
+
+def _check_texts(headers: list[Document], texts: Texts, manifest: dict, folder: Path, hint: str) -> None:
+    """One text per document, each as long as the manifest recorded, its pages inside it."""
+    where = folder / (TEXTS_BIN if isinstance(texts, MappedTexts) else "documents.jsonl")
+    if len(texts) != len(headers):
+        raise IndexProblem(f"{where}: damaged ({len(texts)} texts for {len(headers)} documents); {hint}")
+    lengths = manifest["corpus"].get("text_lengths")  # recorded by builds since text_lengths was added
+    for d, length in zip(headers, texts.lengths.tolist()):
+        if lengths is not None and lengths.get(d.doc_id) != length:
+            raise IndexProblem(
+                f"{where}: the text of {d.doc_id!r} has {length} characters, the manifest says "
+                f"{lengths.get(d.doc_id)}; {hint}"
+            )
+        if not all(0 <= p <= length for p in d.pages):
+            raise IndexProblem(f"{folder / 'documents.jsonl'}: damaged (pages of {d.doc_id!r}); {hint}")
 
 
 def _check_agreement(index: Index, folder: Path, hint: str) -> None:
@@ -404,7 +427,7 @@ _WIDTH = {"paragraphs.npy": 3, "sentences.npy": 7, "chunks.npy": 3}
 
 
 def _table_problem(
-    name: str, table: np.ndarray, documents: list[Document], paragraphs: np.ndarray, chunks: np.ndarray
+    name: str, table: np.ndarray, lengths: np.ndarray, paragraphs: np.ndarray, chunks: np.ndarray
 ) -> str:
     """What is wrong with a loaded table ("" when nothing): shape, type, rows pointing at a
     document that is not there or at characters beyond its text, references out of range.
@@ -417,9 +440,9 @@ def _table_problem(
     if not len(table):
         return ""
     docs = table[:, Col.DOC]
-    if docs.min() < 0 or docs.max() >= len(documents):
-        return f"a row names document {int(docs.max() if docs.max() >= len(documents) else docs.min())} of {len(documents)}"
-    lengths = np.array([len(d.text) for d in documents], dtype=np.int64)[docs]
+    if docs.min() < 0 or docs.max() >= len(lengths):
+        return f"a row names document {int(docs.max() if docs.max() >= len(lengths) else docs.min())} of {len(lengths)}"
+    lengths = np.asarray(lengths, dtype=np.int64)[docs]
     pairs = [(Col.START, Col.END)] + ([(Col.WINDOW_START, Col.WINDOW_END)] if width == 7 else [])
     for a, b in pairs:
         start, end = table[:, a], table[:, b]
