@@ -58,22 +58,97 @@ for line in open("/proc/self/smaps_rollup"):
 print(json.dumps({"answers": done, "seconds": took, **mem}), flush=True)
 """
 
+# --fork: one process imports the libraries and loads the models (the reader's and the query
+# encoder's ONNX sessions), then forks the workers; each opens the index itself after the
+# fork (faiss 1.15 crashes in a child searching a memory-mapped IVF index its parent had
+# searched; opened after the fork it is the child's own).  The libraries and models are then
+# copy-on-write pages that every worker shares.  The parent's memory is reported too (it
+# holds those shared pages: summed PSS counts it).
+FORKED = r"""
+import json, os, sys, time
+sys.path.insert(0, "benchmarks")
+import faiss
+faiss.omp_set_num_threads(1)
+import standin  # noqa: F401  (registers the stand-in embedder)
+from pathlib import Path
+from qa import index as index_mod
+from qa.answer.reader import shipped_reader
+from qa.index.embedding import load_embedder
+from qa.pipeline import _engine
+from qa.settings import Settings
+folder, questions = Path(sys.argv[1]), json.load(open(sys.argv[2]))
+seconds, workers = float(sys.argv[3]), int(sys.argv[4])
+embedder = load_embedder(index_mod.read_manifest(folder)["model"]["name"], 1, onnx_dir=folder)
+embedder.encode(["warm up"])
+shipped_reader()  # the Engine takes this same (cached) reader
 
-def summary(workers: int, results: list[dict]) -> dict:
+
+def memory():
+    mem = {}
+    for line in open("/proc/self/smaps_rollup"):
+        p = line.split()
+        if p[0] in ("Rss:", "Pss:", "Private_Clean:", "Private_Dirty:", "Shared_Clean:", "Shared_Dirty:"):
+            mem[p[0][:-1].lower()] = int(p[1]) // 1024
+    return mem
+
+
+def work(offset, ready, go, out):
+    engine = _engine(index_mod.load(folder), Settings(index=folder, threads=1), embedder)
+    engine.ask(questions[0])
+    os.write(ready, b"r")
+    os.read(go, 1)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        engine.ask(questions[(offset + done) % len(questions)])
+        done += 1
+    took = time.perf_counter() - start
+    os.write(out, (json.dumps({"answers": done, "seconds": took, **memory()}) + "\n").encode())
+
+
+ready_r, ready_w = os.pipe()
+go_r, go_w = os.pipe()
+outs = []
+for i in range(workers):
+    out_r, out_w = os.pipe()
+    if os.fork() == 0:
+        try:
+            work(i * 37, ready_w, go_r, out_w)
+        finally:
+            os._exit(0)
+    outs.append(os.fdopen(out_r))
+for _ in range(workers):
+    os.read(ready_r, 1)
+print("ready", flush=True)
+sys.stdin.readline()  # go
+os.write(go_w, b"g" * workers)
+for f in outs:
+    print(f.readline().strip(), flush=True)
+for _ in range(workers):
+    os.wait()
+print(json.dumps({"parent": memory()}), flush=True)
+"""
+
+
+def summary(workers: int, results: list[dict], parent: dict | None = None) -> dict:
     private = [r["private_clean"] + r["private_dirty"] for r in results]
-    return {
+    out = {
         "workers": workers,
         "answers_per_s": round(sum(r["answers"] / r["seconds"] for r in results), 1),
         "rss_mb": [r["rss"] for r in results],
         "pss_mb": [r["pss"] for r in results],
         "private_mb": private,
-        "pss_total_mb": sum(r["pss"] for r in results),
+        "pss_total_mb": sum(r["pss"] for r in results) + (parent["pss"] if parent else 0),
         "load_average": load(),
     }
+    if parent:  # --fork: the process that loaded the models and forked the workers
+        out["parent_pss_mb"] = parent["pss"]
+    return out
 
 
-def run(index: Path, qfile: Path, workers: int, seconds: float) -> dict:
+def run(index: Path, qfile: Path, workers: int, seconds: float, fork: bool = False) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    if fork:
+        return run_forked(index, qfile, workers, seconds, env)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(index), str(qfile), str(seconds), str(i * 37)],
@@ -98,6 +173,27 @@ def run(index: Path, qfile: Path, workers: int, seconds: float) -> dict:
     return summary(workers, results)
 
 
+def run_forked(index: Path, qfile: Path, workers: int, seconds: float, env: dict) -> dict:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FORKED, str(index), str(qfile), str(seconds), str(workers)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        sys.exit(f"the workers failed to start: {line.strip() or proc.wait()}")
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    results = [json.loads(proc.stdout.readline()) for _ in range(workers)]
+    parent = json.loads(proc.stdout.readline())["parent"]
+    if proc.wait():
+        sys.exit(f"the forked workers failed (exit {proc.returncode})")
+    return summary(workers, results, parent)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--index", type=Path, default=ROOT / "index")
@@ -119,7 +215,7 @@ def main() -> None:
         qfile.write_text(json.dumps([json.loads(r)["question"] for r in rows if r.strip()]))
     runs = []
     for n in args.workers:
-        runs.append(run(args.index, qfile, n, args.seconds))
+        runs.append(run(args.index, qfile, n, args.seconds, args.fork))
         r = runs[-1]
         print(
             f"{n} worker(s): {r['answers_per_s']} answers/s; RSS {r['rss_mb']} MB, PSS {r['pss_mb']} MB, "
@@ -132,7 +228,8 @@ def main() -> None:
         print(f"a second worker adds {two['pss_total_mb'] - one['pss_total_mb']} MB (summed PSS, 1 → 2 workers)")
     if args.json:
         args.json.write_text(
-            json.dumps({"machine": machine(), "index": str(args.index), "runs": runs}, indent=1) + "\n"
+            json.dumps({"machine": machine(), "index": str(args.index), "fork": args.fork, "runs": runs}, indent=1)
+            + "\n"
         )
 
 

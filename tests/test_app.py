@@ -56,8 +56,10 @@ def free_port() -> int:
 class AppServer:
     """``python app.py`` on a free loopback port; ``url`` once it answers, ``stop()`` at the end."""
 
-    def __init__(self, index: Path, docs: Path, log: Path, extra: list[str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, index: Path, docs: Path, log: Path, extra: list[str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log
         self._log = open(log, "wb")
@@ -236,6 +238,89 @@ def test_bad_index_folder_is_one_line_error_and_left_untouched(tmp_path):
     )
     assert run.returncode == 1
     assert run.stderr.strip().count("\n") == 0 and "document folder not found" in run.stderr, run.stderr
+
+
+def free_ports(n: int) -> int:
+    """A port P with P … P+n-1 all free on the loopback."""
+    while True:
+        port = free_port()
+        if port + n > 65536:
+            continue
+        try:
+            socks = [socket.socket() for _ in range(n)]
+            for i, s in enumerate(socks):
+                s.bind(("127.0.0.1", port + i))
+            return port
+        except OSError:
+            pass
+        finally:
+            for s in socks:
+                s.close()
+
+
+def session_processes(sid: int) -> list[int]:
+    """The processes of session ``sid`` still running (zombies excluded)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state, ppid, pgrp, session
+            out.append(int(stat.parent.name))
+    return out
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, seed_index, stop):
+    """``--workers 2``: two workers forked from one process that loaded the models, on ports P
+    and P+1, both answering from the one index folder; a stop signal to the parent ends them
+    all, and so does the parent's death (SIGKILL: nobody forwards anything)."""
+    folder = tmp_path_factory.mktemp("workers")
+    shutil.copytree(seed_index, folder / "index")
+    port = free_ports(2)
+    server = AppServer(folder / "index", SEEDS, folder / "app.log", extra=["--workers", "2"], port=port)
+    try:
+        server.wait()
+
+        def serving(p: int) -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{p}/", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for(lambda: serving(port + 1), 120, "the second worker serves")
+        for p in (port, port + 1):
+            reply = client(f"http://127.0.0.1:{p}/").predict(CECOT, api_name="/chat")
+            assert "40,000" in reply, (p, reply[:300])
+        assert len(session_processes(server.proc.pid)) == 3, server.log()  # the parent and its two workers
+        server.proc.send_signal(getattr(signal, stop))  # the parent only
+        wait_for(lambda: not session_processes(server.proc.pid), 60, "every worker ended")
+        assert not serving(port) and not serving(port + 1)
+        if stop == "SIGTERM":
+            assert server.proc.wait(10) == 0, server.log()
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()
+
+
+def test_workers_must_be_a_positive_count_on_free_ports():
+    from qa.serve.app import parse_args
+
+    assert parse_args(["--workers", "3"]).workers == 3
+    for bad in (["--workers", "0"], ["--port", "65535", "--workers", "2"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
 
 
 # ---------------------------------------------------------------- rendering (no model)

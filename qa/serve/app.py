@@ -41,11 +41,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--concurrency",
         type=int,
         default=None,
-        help="questions answered at once (default: one per CPU core)",
+        help="questions answered at once by each worker (default: one per CPU core, shared by the workers)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serving processes (default 1). N > 1: the models are loaded once and N workers forked that share "
+        "them, on ports PORT … PORT+N-1; put a load balancer with sticky sessions in front (README)",
     )
     args = p.parse_args(argv)
-    if not 0 < args.port < 65536:
-        p.error(f"--port {args.port}: not a port number")
+    if args.workers < 1:
+        p.error("--workers must be at least 1")
+    if not 0 < args.port <= 65536 - args.workers:
+        p.error(
+            f"--port {args.port}: not a port number" + (f" (with {args.workers} workers)" if args.workers > 1 else "")
+        )
     if args.concurrency is not None and args.concurrency < 1:
         p.error("--concurrency must be at least 1")
     return args
@@ -64,10 +75,19 @@ def refuse_foreign_folder(index: Path) -> None:
             )
 
 
+def fail(exc: BaseException) -> int:
+    """One line for an error at start-up; the exit status (1: the user's to fix, 70: a bug)."""
+    from qa.errors import QAError
+    from qa.serve.cli import one_line
+
+    if os.environ.get("QA_DEBUG", "") not in ("", "0"):
+        raise exc
+    print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+    return 1 if isinstance(exc, (QAError, OSError)) else 70
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from qa.serve.cli import one_line
-    from qa.errors import QAError
     from qa.pipeline import ensure_index
     from qa.settings import Settings
 
@@ -76,14 +96,23 @@ def main(argv: list[str] | None = None) -> int:
         threads = None if "QA_THREADS" in os.environ else 1
         settings = Settings.from_env(index=args.index, docs=args.docs, threads=threads)
         refuse_foreign_folder(settings.index)
+        if args.workers > 1:
+            from qa.serve.workers import serve_forked
+
+            return serve_forked(settings, args, serve)
         engine, action = ensure_index(settings, progress=False)
-        engine.ask("warm up")  # loads lazy tables; sets the tokenizer's padding once, before threads share it
     except Exception as exc:  # QAError, OSError: the user's to fix; anything else: a bug, also one line
-        if os.environ.get("QA_DEBUG", "") not in ("", "0"):
-            raise
-        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
-        return 1 if isinstance(exc, (QAError, OSError)) else 70
+        return fail(exc)
     print(f"index {settings.index}/: {action} ({len(engine.documents)} documents from {settings.docs}/)", flush=True)
+    return serve(engine, settings, args, args.port, args.concurrency or usable_cores())
+
+
+def serve(engine, settings, args: argparse.Namespace, port: int, concurrency: int) -> int:
+    """Serve the chat over ``engine`` on ``port`` until stopped; the exit status."""
+    try:
+        engine.ask("warm up")  # loads lazy tables; sets the tokenizer's padding once, before threads share it
+    except Exception as exc:
+        return fail(exc)
 
     # Concurrency.  A question costs one short query encode (MiniLM) plus NumPy/faiss/BM25
     # scoring; all of it only reads the engine (faiss/NumPy/bm25s reads are thread-safe; the
@@ -94,16 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     # encode runs on one thread (settings.threads above) and N = the number of cores: 2 x 1
     # thread = 80 q/s in process.  More concurrent requests only add contention; the rest
     # wait in Gradio's queue (benchmarks/load.py: 1 -> 9.1, 2 -> 11.1, 4 -> 11.5 answers/s).
-    concurrency = args.concurrency or usable_cores()
-
     from qa.serve.web import app_kwargs, build_app, launch_options
 
     demo = build_app(engine, settings).queue(default_concurrency_limit=concurrency)
     print(f"answering up to {concurrency} questions at once", flush=True)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, app_kwargs=app_kwargs(demo), **launch_options())
+        demo.launch(server_name=args.host, server_port=port, app_kwargs=app_kwargs(demo), **launch_options())
     except OSError as exc:  # port taken, address not available
-        print(f"{PROG}: error: cannot serve on {args.host}:{args.port}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"{PROG}: error: cannot serve on {args.host}:{port}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
