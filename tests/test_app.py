@@ -271,6 +271,15 @@ def session_processes(sid: int) -> list[int]:
     return out
 
 
+def serving(port: int) -> bool:
+    """Whether the page answers on ``port`` now."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def wait_for(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -291,14 +300,6 @@ def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, 
     server = AppServer(folder / "index", SEEDS, folder / "app.log", extra=["--workers", "2"], port=port)
     try:
         server.wait()
-
-        def serving(p: int) -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{p}/", timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
         wait_for(lambda: serving(port + 1), 120, "the second worker serves")
         for p in (port, port + 1):
             reply = client(f"http://127.0.0.1:{p}/").predict(CECOT, api_name="/chat")
@@ -310,6 +311,25 @@ def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, 
         if stop == "SIGTERM":
             assert server.proc.wait(10) == 0, server.log()
         assert "Traceback" not in server.log()
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_forked_workers_build_a_missing_index_first(tmp_path, monkeypatch):
+    """No index yet: it is built (in a process of its own: the one that forks never runs
+    faiss), then both workers serve it."""
+    monkeypatch.setenv("QA_MODEL", "hash-256")  # the tests' embedder (QA_PLUGINS: conftest)
+    port = free_ports(2)
+    server = AppServer(tmp_path / "index", SEEDS, tmp_path / "app.log", extra=["--workers", "2"], port=port)
+    try:
+        server.wait()
+        wait_for(lambda: serving(port + 1), 120, "the second worker serves")
+        for p in (port, port + 1):
+            assert "40,000" in client(f"http://127.0.0.1:{p}/").predict(CECOT, api_name="/chat")
+        log = server.log()
+        assert "building (no index at" in log and "2 workers on ports" in log, log
+        assert (tmp_path / "index" / "manifest.json").is_file() and "Traceback" not in log
     finally:
         server.stop()
 
