@@ -81,6 +81,8 @@ seconds, workers = float(sys.argv[3]), int(sys.argv[4])
 embedder = load_embedder(index_mod.read_manifest(folder)["model"]["name"], 1, onnx_dir=folder)
 embedder.encode(["warm up"])
 shipped_reader()  # the Engine takes this same (cached) reader
+from qa.serve.workers import _preload
+_preload()
 
 
 def memory():
@@ -92,7 +94,7 @@ def memory():
     return mem
 
 
-def work(offset, ready, go, out):
+def work(offset, ready, go, out, bye):
     engine = _engine(index_mod.load(folder), Settings(index=folder, threads=1), embedder)
     engine.ask(questions[0])
     os.write(ready, b"r")
@@ -103,16 +105,21 @@ def work(offset, ready, go, out):
         done += 1
     took = time.perf_counter() - start
     os.write(out, (json.dumps({"answers": done, "seconds": took, **memory()}) + "\n").encode())
+    os.read(bye, 1)  # alive until the parent has measured itself (PSS splits shared pages among the living)
 
 
+import gc
+gc.collect()
+gc.freeze()  # as qa-web --workers does: the collector's passes would copy every page
 ready_r, ready_w = os.pipe()
 go_r, go_w = os.pipe()
+bye_r, bye_w = os.pipe()
 outs = []
 for i in range(workers):
     out_r, out_w = os.pipe()
     if os.fork() == 0:
         try:
-            work(i * 37, ready_w, go_r, out_w)
+            work(i * 37, ready_w, go_r, out_w, bye_r)
         finally:
             os._exit(0)
     outs.append(os.fdopen(out_r))
@@ -123,9 +130,11 @@ sys.stdin.readline()  # go
 os.write(go_w, b"g" * workers)
 for f in outs:
     print(f.readline().strip(), flush=True)
+parent = memory()
+os.write(bye_w, b"b" * workers)
 for _ in range(workers):
     os.wait()
-print(json.dumps({"parent": memory()}), flush=True)
+print(json.dumps({"parent": parent}), flush=True)
 """
 
 

@@ -13,6 +13,7 @@ users"). A stop signal reaches every worker; a worker that ends ends the others.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import subprocess
@@ -42,6 +43,31 @@ def build_apart(settings: Settings) -> int:
     return subprocess.run(cmd + ["--model", settings.model], check=False).returncode
 
 
+def _preload() -> None:
+    """Import here what each worker would otherwise import for itself (~1,700 modules: Gradio
+    and its web stack, faiss, bm25s, this package's answering and page modules), so that
+    their pages are shared.  Importing faiss runs none of it."""
+    import importlib
+
+    for name in (
+        "faiss",
+        "bm25s",
+        "Stemmer",
+        "gradio",
+        "gradio.routes",
+        "uvicorn",
+        "qa.index.store",
+        "qa.index.vectors",
+        "qa.answer.engine",
+        "qa.answer.disagreement",
+        "qa.serve.web",
+        "qa.serve.chat",
+        "qa.serve.page",
+        "qa.serve.present",
+    ):
+        importlib.import_module(name)
+
+
 def _die_with_parent() -> None:
     """Linux: this worker gets SIGTERM when the process that forked it dies (even by SIGKILL)."""
     try:
@@ -67,14 +93,16 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
         code = build_apart(settings)
         if code:
             return code
-    # What every worker shares: the libraries (Gradio and the page included), the reader,
-    # the query encoder.
-    from . import web  # noqa: F401
-
+    # What every worker shares: the libraries, the reader, the query encoder.
+    _preload()
     model = read_manifest(settings.index)["model"]["name"]
     embedder = load_embedder(model, settings.threads, onnx_dir=settings.index)
     shipped_reader()
     concurrency = args.concurrency or max(usable_cores() // args.workers, 1)
+    # The objects loaded so far are left out of the collector's passes, in this process and
+    # the workers: a pass writes to every object it visits, which would copy every page.
+    gc.collect()
+    gc.freeze()
     children: dict[int, int] = {}
     for i in range(args.workers):
         pid = os.fork()
