@@ -4,6 +4,8 @@
     python benchmarks/workers.py --index .bench-scale/index-1000000-hash-384 --questions-file Q.json
     python benchmarks/workers.py                      # the seed index and eval/seeds.jsonl
     python benchmarks/workers.py --workers 1 2 4 --seconds 20 --json workers.json
+    python benchmarks/workers.py --fork               # one process loads the models, forks the workers
+    python benchmarks/workers.py --web [--fork] --docs seeds   # the whole web app: N replicas / --workers N
 
 Each worker is what a web worker holds to answer: its own process that opens the index
 (vector indexes, tables and BM25 arrays memory-mapped: the pages of the files are shared
@@ -11,9 +13,11 @@ between the processes, not copied), the shipped reader on one thread, and answer
 questions in a loop for ``--seconds`` once every worker has loaded.  Per run: answers per
 second (all workers), and per worker RSS, PSS (shared pages split between the processes
 that map them) and private memory (what the worker alone holds).  "What a second worker
-adds" is the growth of the summed PSS from one worker to two.  (Not forked from one loaded
-process: faiss 1.15 crashes in a forked child that searches a memory-mapped IVF index its
-parent had searched.)
+adds" is the growth of the summed PSS from one worker to two.  ``--fork`` measures what
+``qa-web --workers N`` does (see FORKED below).  ``--web`` measures the web app itself
+instead of an answering loop: N ``app.py`` replicas (or, with ``--fork``, one ``app.py
+--workers N``) on free ports, each worker asked ``--asks`` questions over HTTP, then the
+summed PSS of all their processes (memory only: the chat's throughput is benchmarks/load.py's).
 """
 
 from __future__ import annotations
@@ -203,6 +207,99 @@ def run_forked(index: Path, qfile: Path, workers: int, seconds: float, env: dict
     return summary(workers, results, parent)
 
 
+def free_ports(n: int) -> int:
+    """A port P with P … P+n-1 free on the loopback."""
+    import socket
+
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            for i in range(n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + i))
+            return port
+        except OSError:
+            continue
+
+
+def serving(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def session_memory(sid: int) -> list[dict]:
+    """smaps_rollup figures (MB) of every process of session ``sid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) != sid:
+                continue
+            mem = {}
+            for line in open(stat.parent / "smaps_rollup"):
+                p = line.split()
+                if p[0] in ("Rss:", "Pss:", "Private_Clean:", "Private_Dirty:"):
+                    mem[p[0][:-1].lower()] = int(p[1]) // 1024
+            out.append(mem)
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def run_web(index: Path, docs: Path, qfile: Path, workers: int, asks: int, fork: bool) -> dict:
+    """The web app: ``workers`` replicas, or one ``--workers`` app; PSS once each has answered."""
+    import signal
+    import time
+
+    from gradio_client import Client
+
+    port = free_ports(workers)
+    base = [sys.executable, "app.py", "--index", str(index), "--docs", str(docs)]
+    commands = (
+        [[*base, "--port", str(port), "--workers", str(workers)]]
+        if fork and workers > 1
+        else [[*base, "--port", str(port + i)] for i in range(workers)]
+    )
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
+    procs = [
+        subprocess.Popen(
+            c, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        for c in commands
+    ]
+    try:
+        deadline = time.monotonic() + 300
+        while not all(serving(port + i) for i in range(workers)):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                sys.exit(f"the web app did not start ({' '.join(commands[0])})")
+            time.sleep(0.5)
+        questions = json.loads(qfile.read_text())
+        for i in range(workers):
+            client = Client(f"http://127.0.0.1:{port + i}/", verbose=False, download_files=False)
+            for q in range(asks):
+                client.predict(questions[(i * 37 + q) % len(questions)], api_name="/chat")
+        mem = [m for p in procs for m in session_memory(p.pid)]
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(30)
+    return {
+        "workers": workers,
+        "processes": len(mem),
+        "rss_mb": [m["rss"] for m in mem],
+        "pss_mb": [m["pss"] for m in mem],
+        "private_mb": [m["private_clean"] + m["private_dirty"] for m in mem],
+        "pss_total_mb": sum(m["pss"] for m in mem),
+        "load_average": load(),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--index", type=Path, default=ROOT / "index")
@@ -214,6 +311,9 @@ def main() -> None:
         action="store_true",
         help="load once and fork the workers (shared memory) instead of separate processes",
     )
+    ap.add_argument("--web", action="store_true", help="measure the web app's memory (app.py) instead")
+    ap.add_argument("--docs", type=Path, default=ROOT / "seeds", help="--web: the index's document folder")
+    ap.add_argument("--asks", type=int, default=10, help="--web: questions asked of each worker before measuring")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     qfile = args.questions_file
@@ -224,10 +324,14 @@ def main() -> None:
         qfile.write_text(json.dumps([json.loads(r)["question"] for r in rows if r.strip()]))
     runs = []
     for n in args.workers:
-        runs.append(run(args.index, qfile, n, args.seconds, args.fork))
+        if args.web:
+            runs.append(run_web(args.index, args.docs, qfile, n, args.asks, args.fork))
+        else:
+            runs.append(run(args.index, qfile, n, args.seconds, args.fork))
         r = runs[-1]
+        rate = "" if args.web else f"{r['answers_per_s']} answers/s; "
         print(
-            f"{n} worker(s): {r['answers_per_s']} answers/s; RSS {r['rss_mb']} MB, PSS {r['pss_mb']} MB, "
+            f"{n} worker(s): {rate}RSS {r['rss_mb']} MB, PSS {r['pss_mb']} MB (total {r['pss_total_mb']}), "
             f"private {r['private_mb']} MB (load {r['load_average']})",
             flush=True,
         )
@@ -237,7 +341,10 @@ def main() -> None:
         print(f"a second worker adds {two['pss_total_mb'] - one['pss_total_mb']} MB (summed PSS, 1 → 2 workers)")
     if args.json:
         args.json.write_text(
-            json.dumps({"machine": machine(), "index": str(args.index), "fork": args.fork, "runs": runs}, indent=1)
+            json.dumps(
+                {"machine": machine(), "index": str(args.index), "fork": args.fork, "web": args.web, "runs": runs},
+                indent=1,
+            )
             + "\n"
         )
 

@@ -4,10 +4,11 @@ Separate replicas each hold their own copy of Python's libraries, Gradio, the re
 the query encoder (~230 MB a process, whatever the index's size). Here one process loads
 those, then forks the workers: the pages stay shared copy-on-write, and each worker opens
 the memory-mapped index itself, after the fork (faiss 1.15 crashes in a child that searches
-a memory-mapped IVF index its parent had searched, so this process never touches faiss).
-Worker i serves on port PORT + i; a load balancer with sticky sessions goes in front (a
-chat's event stream and its requests must reach the same worker: README, "Serving many
-users"). A stop signal reaches every worker; a worker that ends ends the others.
+a memory-mapped IVF index its parent had searched, so nothing runs faiss before the forks).
+The process that forks serves too, as the first worker, on PORT; worker i on PORT + i - 1.
+A load balancer with sticky sessions goes in front (a chat's event stream and its requests
+must reach the same worker: README, "Serving many users").  The workers die with the first
+(even when it is killed), and a worker that ends ends the first, hence all.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _preload() -> None:
         importlib.import_module(name)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Linux: this worker gets SIGTERM when the process that forked it dies (even by SIGKILL)."""
     try:
         import ctypes
@@ -76,11 +77,35 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(0)
+
+
+def _watch(children: dict[int, int]) -> None:
+    """In the first worker (the process that forked the others), on a thread: when another
+    worker ends, end this process too, and with it the rest (they die with their parent)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            for pid, number in children.items():
+                done, raw = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    code = os.waitstatus_to_exitcode(raw)
+                    print(
+                        f"worker {number} ended (exit status {code}); stopping the others", file=sys.stderr, flush=True
+                    )
+                    os._exit(code if code > 0 else 1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="qa-workers", daemon=True).start()
 
 
 def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[..., int]) -> int:
-    """Serve the chat from ``args.workers`` forked workers (``serve(engine, settings, args,
-    port, concurrency)`` in each); returns when they have all ended."""
+    """Serve the chat from ``args.workers`` workers: this process loads what they share,
+    forks the others, then serves as the first (``serve(engine, settings, args, port,
+    concurrency)``); returns when it stops, and the others stop with it."""
     from ..answer.reader import shipped_reader
     from ..index import read_manifest
     from ..index.embedding import load_embedder
@@ -103,49 +128,30 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
     # the workers: a pass writes to every object it visits, which would copy every page.
     gc.collect()
     gc.freeze()
-    children: dict[int, int] = {}
-    for i in range(args.workers):
+    parent, children = os.getpid(), {}
+    for number in range(2, args.workers + 1):
         pid = os.fork()
         if pid == 0:  # a worker: never returns
             code = 70
             try:
-                _die_with_parent()
-                engine = open_engine(settings, embedder=embedder)
-                print(f"worker {i + 1}: port {args.port + i}, {len(engine.documents)} documents", flush=True)
-                code = serve(engine, settings, args, args.port + i, concurrency)
+                _die_with_parent(parent)
+                code = _serve_one(settings, args, serve, embedder, number, concurrency, open_engine)
             except BaseException as exc:  # noqa: BLE001  (one line, then this process ends)
                 code = fail(exc) if isinstance(exc, Exception) else 0
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        children[pid] = i
+        children[pid] = number
+    # Only now does this process open the index (faiss): the others were forked before.
     print(f"{args.workers} workers on ports {args.port}–{args.port + args.workers - 1}", flush=True)
-    return _supervise(children)
+    _watch(children)
+    return _serve_one(settings, args, serve, embedder, 1, concurrency, open_engine)
 
 
-def _supervise(children: dict[int, int]) -> int:
-    """Wait for the workers; a stop signal goes to all of them, and the first to end ends the
-    rest.  The exit status: the first worker's that failed, else 0."""
-
-    def stop(signum=signal.SIGTERM, frame=None) -> None:
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    status = 0
-    while children:
-        try:
-            pid, raw = os.wait()
-        except ChildProcessError:
-            break
-        children.pop(pid, None)
-        code = os.waitstatus_to_exitcode(raw)
-        if code not in (0, -signal.SIGTERM) and not status:
-            status = code if code > 0 else 1
-        stop()
-    return status
+def _serve_one(settings, args, serve, embedder, number: int, concurrency: int, open_engine) -> int:
+    """Worker ``number`` (1-based): open the index, serve on port PORT + number - 1."""
+    engine = open_engine(settings, embedder=embedder)
+    port = args.port + number - 1
+    print(f"worker {number}: port {port}, {len(engine.documents)} documents", flush=True)
+    return serve(engine, settings, args, port, concurrency)
