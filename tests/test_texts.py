@@ -79,3 +79,15 @@ def test_documents_read_their_text_from_the_store_and_keep_their_metadata():
     assert [d.text for d in docs] == ["alpha", "beta", "gamma"] and [d.doc_id for d in docs[1:]] == ["d1", "d2"]
     with pytest.raises(IndexError):
         docs[3]
+
+
+def test_catalogs_list_the_documents_without_reading_a_text(fake_engine, monkeypatch):
+    """Menus and listings take the metadata only: no text is read for them."""
+    texts = fake_engine.index.documents.texts
+    monkeypatch.setattr(type(texts), "text", lambda self, doc: pytest.fail("a text was read"))
+    catalog = fake_engine.catalog
+    assert [d.doc_id for d in catalog] == [fake_engine.index.documents.doc_id(i) for i in range(len(catalog))]
+    assert all(d.text == "" and d.title for d in catalog)
+    from qa.serve.web import _doc_choices
+
+    assert [value for _, value in _doc_choices(fake_engine)] == [d.doc_id for d in catalog]

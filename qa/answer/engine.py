@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
@@ -140,9 +141,15 @@ class Engine:
     # ------------------------------------------------------------ the documents (for front ends)
 
     @property
-    def documents(self) -> list[Document]:
-        """The indexed documents, in index order."""
+    def documents(self) -> Sequence[Document]:
+        """The indexed documents, in index order (each text read when its document is taken)."""
         return self.index.documents
+
+    @property
+    def catalog(self) -> list[Document]:
+        """The indexed documents' metadata (id, title, outlet, date, URL, pages …), in index
+        order, with empty texts: for lists and menus, which need no text."""
+        return self.index.documents.headers
 
     def document(self, doc_id: str) -> Document | None:
         """The indexed document ``doc_id`` (None when the index has none by that id)."""

@@ -142,6 +142,12 @@ class Documents(Sequence[Document]):
         """The document at ``position`` with an empty ``text``: its metadata only."""
         return self._headers[position]
 
+    @property
+    def headers(self) -> list[Document]:
+        """Every document with an empty ``text``: the metadata, for listing them without
+        reading (at 10^6 sentences, decoding) every text."""
+        return list(self._headers)
+
 
 def documents_of(documents: Sequence[Document]) -> Documents:
     """``documents`` (texts in memory) as :class:`Documents`."""

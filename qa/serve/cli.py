@@ -278,9 +278,9 @@ def restrict(engine, doc_ids: list[str] | None, outlets: list[str] | None) -> li
     if not outlets:
         return doc_ids
     wanted = {_fold(o) for o in outlets}
-    chosen = [d.doc_id for d in engine.documents if d.outlet and _fold(d.outlet) in wanted]
+    chosen = [d.doc_id for d in engine.catalog if d.outlet and _fold(d.outlet) in wanted]
     if not chosen:
-        known = sorted({d.outlet for d in engine.documents if d.outlet})
+        known = sorted({d.outlet for d in engine.catalog if d.outlet})
         listed = ", ".join(repr(o) for o in known) if known else "none"
         raise UsageError(f"no documents from outlet {outlets[0]!r} (outlets in the index: {listed})")
     if doc_ids:
@@ -443,7 +443,8 @@ def cmd_docs(args) -> int:
     chunks = np.bincount(index.chunks[:, Col.DOC], minlength=len(index.documents))
     sentences = np.bincount(index.sentences[:, Col.DOC], minlength=len(index.documents))
     rows = []
-    for i, d in enumerate(index.documents):
+    lengths = index.documents.texts.lengths
+    for i, d in enumerate(index.documents.headers):
         rows.append(
             {
                 "doc_id": d.doc_id,
@@ -454,7 +455,7 @@ def cmd_docs(args) -> int:
                 "path": d.path,
                 "format": d.format,
                 "pages": len(d.pages) or None,
-                "chars": len(d.text),
+                "chars": int(lengths[i]),
                 "chunks": int(chunks[i]),
                 "sentences": int(sentences[i]),
                 "indexed_at": d.indexed_at,

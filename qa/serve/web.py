@@ -328,7 +328,7 @@ def example_questions(engine, path: Path = SEED_QA, limit: int = 5, tries: int =
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, ValueError):
         return []
-    known, seen, out = {d.doc_id for d in engine.documents}, set(), []
+    known, seen, out = {d.doc_id for d in engine.catalog}, set(), []
     for row in rows:
         if not isinstance(row, dict):
             continue
@@ -615,7 +615,7 @@ def launch_options() -> dict:
 
 def _doc_choices(engine) -> list[tuple[str, str]]:
     out = []
-    for d in engine.documents:
+    for d in engine.catalog:
         label = shorten(clean_label(d.title), 90) + (f" ({shorten(d.outlet, 40)})" if d.outlet else "")
         out.append((label, d.doc_id))
     return out
@@ -794,7 +794,7 @@ def build_app(engine, settings: Settings | None = None):
     def ui_respond(message, k, mode, doc_ids, turns):
         current, notice = live.current()
         if notice.startswith(RELOADED[:25]):  # the article list follows the new index
-            known = {d.doc_id for d in current.documents}
+            known = {d.doc_id for d in current.catalog}
             doc_ids = [d for d in (doc_ids or []) if d in known]
             choices = gr.update(choices=_doc_choices(current), value=doc_ids)
         else:
