@@ -36,7 +36,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -314,6 +314,7 @@ def load(folder: Path) -> Index:
         texts = guarded(TEXTS_TABLE, lambda p: MappedTexts(p.parent))
     else:  # format 1 or 2: the texts are in documents.jsonl
         texts = Texts([d.text for d in headers])
+        headers = [replace(d, text="") for d in headers]
     _check_texts(headers, texts, manifest, folder, hint)
     documents = Documents(headers, texts)
     # Tables and BM25 arrays are memory-mapped like the vectors: opening reads only what is
