@@ -112,6 +112,10 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
     from ..pipeline import open_engine
     from .app import fail, usable_cores
 
+    if not hasattr(os, "fork"):
+        from ..errors import SettingsError
+
+        raise SettingsError("--workers needs a system that can fork (Linux, macOS); run one qa-web per port instead")
     problem = index_problem(settings)
     if problem:
         print(f"index {settings.index}/: building ({problem})", flush=True)
