@@ -288,6 +288,15 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def both_workers_answer(server: AppServer) -> None:
+    """Wait until ``app.py --workers 2`` serves on both its ports, and ask each the CECOT question."""
+    server.wait()
+    wait_for(lambda: serving(server.port + 1), 120, "the second worker serves")
+    for p in (server.port, server.port + 1):
+        reply = client(f"http://127.0.0.1:{p}/").predict(CECOT, api_name="/chat")
+        assert "40,000" in reply, (p, reply[:300])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL", "second worker killed"])
 def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, seed_index, stop):
@@ -297,14 +306,10 @@ def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, 
     and so does the death of the second worker."""
     folder = tmp_path_factory.mktemp("workers")
     shutil.copytree(seed_index, folder / "index")
-    port = free_ports(2)
-    server = AppServer(folder / "index", SEEDS, folder / "app.log", extra=["--workers", "2"], port=port)
+    server = AppServer(folder / "index", SEEDS, folder / "app.log", extra=["--workers", "2"], port=free_ports(2))
+    port = server.port
     try:
-        server.wait()
-        wait_for(lambda: serving(port + 1), 120, "the second worker serves")
-        for p in (port, port + 1):
-            reply = client(f"http://127.0.0.1:{p}/").predict(CECOT, api_name="/chat")
-            assert "40,000" in reply, (p, reply[:300])
+        both_workers_answer(server)
         assert len(session_processes(server.proc.pid)) == 2, server.log()  # the first worker and the one it forked
         if stop.startswith("SIG"):
             server.proc.send_signal(getattr(signal, stop))  # the first worker only
@@ -325,13 +330,9 @@ def test_forked_workers_build_a_missing_index_first(tmp_path, monkeypatch):
     """No index yet: it is built (in a process of its own: the one that forks never runs
     faiss), then both workers serve it."""
     monkeypatch.setenv("QA_MODEL", "hash-256")  # the tests' embedder (QA_PLUGINS: conftest)
-    port = free_ports(2)
-    server = AppServer(tmp_path / "index", SEEDS, tmp_path / "app.log", extra=["--workers", "2"], port=port)
+    server = AppServer(tmp_path / "index", SEEDS, tmp_path / "app.log", extra=["--workers", "2"], port=free_ports(2))
     try:
-        server.wait()
-        wait_for(lambda: serving(port + 1), 120, "the second worker serves")
-        for p in (port, port + 1):
-            assert "40,000" in client(f"http://127.0.0.1:{p}/").predict(CECOT, api_name="/chat")
+        both_workers_answer(server)
         log = server.log()
         assert "building (no index at" in log and "2 workers on ports" in log, log
         assert (tmp_path / "index" / "manifest.json").is_file() and "Traceback" not in log
