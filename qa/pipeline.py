@@ -49,17 +49,26 @@ def _check_dimension(index: Index, embedder: Embedder) -> None:
         raise IndexProblem(f"{where} has {stored}-d vectors but the model gives {embedder.dimension}-d")
 
 
+def rebuild_reason(manifest: dict, settings: Settings) -> str:
+    """Why the index with ``manifest`` must be rebuilt to serve ``settings`` ("" when it is
+    current): its documents changed, or it was built with another model than the one asked for."""
+    reason = index_mod.stale_reason(manifest, settings.docs)
+    if reason:
+        return f"out of date ({reason})"
+    if settings.model != Settings().model and settings.model != manifest["model"]["name"]:
+        return f"built with {manifest['model']['name']}"
+    return ""
+
+
 def ensure_index(settings: Settings, embedder: Embedder | None = None, progress: bool = False) -> tuple[Engine, str]:
     """Open ``settings.index``, (re)building it from ``settings.docs`` when missing or stale.
 
     Returns the engine and what was done ("loaded", or why it was rebuilt)."""
     try:
         index = index_mod.load(settings.index)
-        reason = index_mod.stale_reason(index.manifest, settings.docs)
+        reason = rebuild_reason(index.manifest, settings)
         if reason:
-            raise IndexProblem(f"out of date ({reason})")
-        if settings.model != Settings().model and settings.model != index.model:
-            raise IndexProblem(f"built with {index.model}")
+            raise IndexProblem(reason)
         if embedder is not None:
             _check_dimension(index, embedder)
         action = "loaded"

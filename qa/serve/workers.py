@@ -27,15 +27,13 @@ from ..settings import Settings
 def index_problem(settings: Settings) -> str:
     """Why the index at ``settings.index`` must be (re)built before serving ("" when it is
     current), judged from its manifest alone (no faiss in this process)."""
-    from ..index import IndexProblem, read_manifest, stale_reason
+    from ..index import IndexProblem, read_manifest
+    from ..pipeline import rebuild_reason
 
     try:
-        manifest = read_manifest(settings.index)
+        return rebuild_reason(read_manifest(settings.index), settings)
     except IndexProblem as exc:
         return str(exc)
-    if settings.model != Settings().model and settings.model != manifest["model"]["name"]:
-        return f"built with {manifest['model']['name']}"
-    return stale_reason(manifest, settings.docs)
 
 
 def build_apart(settings: Settings) -> int:
@@ -109,7 +107,6 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
     from ..answer.reader import shipped_reader
     from ..index import read_manifest
     from ..index.embedding import load_embedder
-    from ..pipeline import open_engine
     from .app import fail, usable_cores
 
     if not hasattr(os, "fork"):
@@ -139,7 +136,7 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
             code = 70
             try:
                 _die_with_parent(parent)
-                code = _serve_one(settings, args, serve, embedder, number, concurrency, open_engine)
+                code = _serve_one(settings, args, serve, embedder, number, concurrency)
             except BaseException as exc:  # noqa: BLE001  (one line, then this process ends)
                 code = fail(exc) if isinstance(exc, Exception) else 0
             finally:
@@ -150,11 +147,13 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
     # Only now does this process open the index (faiss): the others were forked before.
     print(f"{args.workers} workers on ports {args.port}–{args.port + args.workers - 1}", flush=True)
     _watch(children)
-    return _serve_one(settings, args, serve, embedder, 1, concurrency, open_engine)
+    return _serve_one(settings, args, serve, embedder, 1, concurrency)
 
 
-def _serve_one(settings, args, serve, embedder, number: int, concurrency: int, open_engine) -> int:
+def _serve_one(settings, args, serve, embedder, number: int, concurrency: int) -> int:
     """Worker ``number`` (1-based): open the index, serve on port PORT + number - 1."""
+    from ..pipeline import open_engine
+
     engine = open_engine(settings, embedder=embedder)
     port = args.port + number - 1
     print(f"worker {number}: port {port}, {len(engine.documents)} documents", flush=True)
