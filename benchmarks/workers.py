@@ -15,9 +15,9 @@ second (all workers), and per worker RSS, PSS (shared pages split between the pr
 that map them) and private memory (what the worker alone holds).  "What a second worker
 adds" is the growth of the summed PSS from one worker to two.  ``--fork`` measures what
 ``qa-web --workers N`` does (see FORKED below).  ``--web`` measures the web app itself
-instead of an answering loop: N ``app.py`` replicas (or, with ``--fork``, one ``app.py
---workers N``) on free ports, each worker asked ``--asks`` questions over HTTP, then the
-summed PSS of all their processes (memory only: the chat's throughput is benchmarks/load.py's).
+instead of an answering loop: N ``app.py`` replicas on free ports (or, with ``--fork``, one
+``app.py --workers N``: one server whose forked workers answer), ``--asks`` questions a
+worker over HTTP, then the summed PSS of all their processes (memory only: the chat's throughput is benchmarks/load.py's).
 """
 
 from __future__ import annotations
@@ -259,13 +259,13 @@ def run_web(index: Path, docs: Path, qfile: Path, workers: int, asks: int, fork:
 
     from gradio_client import Client
 
-    port = free_ports(workers)
     base = [sys.executable, "app.py", "--index", str(index), "--docs", str(docs)]
-    commands = (
-        [[*base, "--port", str(port), "--workers", str(workers)]]
-        if fork and workers > 1
-        else [[*base, "--port", str(port + i)] for i in range(workers)]
-    )
+    if fork:  # one server on one port, its questions answered by the forked workers
+        port, ports = free_ports(1), 1
+        commands = [[*base, "--port", str(port), "--workers", str(workers)]]
+    else:
+        port, ports = free_ports(workers), workers
+        commands = [[*base, "--port", str(port + i)] for i in range(workers)]
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
     procs = [
         subprocess.Popen(
@@ -275,13 +275,13 @@ def run_web(index: Path, docs: Path, qfile: Path, workers: int, asks: int, fork:
     ]
     try:
         deadline = time.monotonic() + 300
-        while not all(serving(port + i) for i in range(workers)):
+        while not all(serving(port + i) for i in range(ports)):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 sys.exit(f"the web app did not start ({' '.join(commands[0])})")
             time.sleep(0.5)
         questions = json.loads(qfile.read_text())
-        for i in range(workers):
-            client = Client(f"http://127.0.0.1:{port + i}/", verbose=False, download_files=False)
+        for i in range(workers):  # forked: the server hands them round, so each worker answers some
+            client = Client(f"http://127.0.0.1:{port + i % ports}/", verbose=False, download_files=False)
             for q in range(asks):
                 client.predict(questions[(i * 37 + q) % len(questions)], api_name="/chat")
         mem = [m for p in procs for m in session_memory(p.pid)]

@@ -240,24 +240,6 @@ def test_bad_index_folder_is_one_line_error_and_left_untouched(tmp_path):
     assert run.stderr.strip().count("\n") == 0 and "document folder not found" in run.stderr, run.stderr
 
 
-def free_ports(n: int) -> int:
-    """A port P with P … P+n-1 all free on the loopback."""
-    while True:
-        port = free_port()
-        if port + n > 65536:
-            continue
-        try:
-            socks = [socket.socket() for _ in range(n)]
-            for i, s in enumerate(socks):
-                s.bind(("127.0.0.1", port + i))
-            return port
-        except OSError:
-            pass
-        finally:
-            for s in socks:
-                s.close()
-
-
 def session_processes(sid: int) -> list[int]:
     """The processes of session ``sid`` still running (zombies excluded)."""
     out = []
@@ -288,28 +270,30 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def both_workers_answer(server: AppServer) -> None:
-    """Wait until ``app.py --workers 2`` serves on both its ports, and ask each the CECOT question."""
+def workers_answer(server: AppServer) -> None:
+    """Wait until ``app.py --workers 2`` serves, and ask the CECOT question as many times as it
+    has answering slots (``--concurrency 1``: one each), so that both processes answer once
+    (tests/test_workers.py checks that the pool hands questions round)."""
     server.wait()
-    wait_for(lambda: serving(server.port + 1), 120, "the second worker serves")
-    for p in (server.port, server.port + 1):
-        reply = client(f"http://127.0.0.1:{p}/").predict(CECOT, api_name="/chat")
-        assert "40,000" in reply, (p, reply[:300])
+    wait_for(lambda: "worker 2: answering" in server.log(), 120, "the forked worker answers")
+    for _ in range(2):
+        reply = client(server.url).predict(CECOT, api_name="/chat")
+        assert "40,000" in reply, reply[:300]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL", "second worker killed"])
 def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, seed_index, stop):
-    """``--workers 2``: the process that loaded the models serves on port P and has forked a
-    second worker on P+1, both answering from the one index folder; stopping the first
-    (SIGTERM) ends them all, and so does killing it (SIGKILL: nothing can forward anything),
-    and so does the death of the second worker."""
+    """``--workers 2``: the process that loaded the models serves the page and has forked a
+    second answering worker, both reading the one index folder; stopping the server (SIGTERM)
+    ends them all, and so does killing it (SIGKILL: nothing can forward anything), and so
+    does the death of the worker."""
     folder = tmp_path_factory.mktemp("workers")
     shutil.copytree(seed_index, folder / "index")
-    server = AppServer(folder / "index", SEEDS, folder / "app.log", extra=["--workers", "2"], port=free_ports(2))
+    server = AppServer(folder / "index", SEEDS, folder / "app.log", extra=["--workers", "2", "--concurrency", "1"])
     port = server.port
     try:
-        both_workers_answer(server)
+        workers_answer(server)
         assert len(session_processes(server.proc.pid)) == 2, server.log()  # the first worker and the one it forked
         if stop.startswith("SIG"):
             server.proc.send_signal(getattr(signal, stop))  # the first worker only
@@ -317,7 +301,7 @@ def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, 
             (second,) = [p for p in session_processes(server.proc.pid) if p != server.proc.pid]
             os.kill(second, signal.SIGKILL)
         wait_for(lambda: not session_processes(server.proc.pid), 60, "every worker ended")
-        assert not serving(port) and not serving(port + 1)
+        assert not serving(port)
         assert server.proc.wait(10) is not None and "Traceback" not in server.log()
         if not stop.startswith("SIG"):
             assert "worker 2 ended (exit status -9); stopping the others" in server.log()
@@ -328,23 +312,24 @@ def test_forked_workers_each_answer_and_end_with_their_parent(tmp_path_factory, 
 @pytest.mark.slow
 def test_forked_workers_build_a_missing_index_first(tmp_path, monkeypatch):
     """No index yet: it is built (in a process of its own: the one that forks never runs
-    faiss), then both workers serve it."""
+    faiss), then both workers answer from it."""
     monkeypatch.setenv("QA_MODEL", "hash-256")  # the tests' embedder (QA_PLUGINS: conftest)
-    server = AppServer(tmp_path / "index", SEEDS, tmp_path / "app.log", extra=["--workers", "2"], port=free_ports(2))
+    server = AppServer(tmp_path / "index", SEEDS, tmp_path / "app.log", extra=["--workers", "2", "--concurrency", "1"])
     try:
-        both_workers_answer(server)
+        workers_answer(server)
         log = server.log()
-        assert "building (no index at" in log and "2 workers on ports" in log, log
+        assert "building (no index at" in log and "2 answering workers (this process and 1 forked)" in log, log
         assert (tmp_path / "index" / "manifest.json").is_file() and "Traceback" not in log
     finally:
         server.stop()
 
 
-def test_workers_must_be_a_positive_count_on_free_ports():
+def test_workers_must_be_a_positive_count_and_port_a_port():
     from qa.serve.app import parse_args
 
     assert parse_args(["--workers", "3"]).workers == 3
-    for bad in (["--workers", "0"], ["--port", "65535", "--workers", "2"]):
+    assert parse_args(["--port", "65535", "--workers", "2"]).port == 65535  # one port, whatever N
+    for bad in (["--workers", "0"], ["--port", "65536"], ["--port", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
 

@@ -41,22 +41,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--concurrency",
         type=int,
         default=None,
-        help="questions answered at once by each worker (default: one per CPU core, shared by the workers)",
+        help="questions answered at once by each worker (default: the CPU cores, shared by the workers)",
     )
     p.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="serving processes (default 1). N > 1: the models are loaded once and N workers forked that share "
-        "them, on ports PORT … PORT+N-1; put a load balancer with sticky sessions in front (README)",
+        help="answering processes (default 1). N > 1: the models are loaded once and N - 1 workers forked that "
+        "share them and the index's pages; the one server on PORT hands each question to a free worker",
     )
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error("--workers must be at least 1")
-    if not 0 < args.port <= 65536 - args.workers:
-        p.error(
-            f"--port {args.port}: not a port number" + (f" (with {args.workers} workers)" if args.workers > 1 else "")
-        )
+    if not 0 < args.port < 65536:
+        p.error(f"--port {args.port}: not a port number")
     if args.concurrency is not None and args.concurrency < 1:
         p.error("--concurrency must be at least 1")
     return args

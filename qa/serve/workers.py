@@ -1,14 +1,17 @@
-"""``qa-web --workers N``: the models loaded once, N serving processes forked that share them.
+"""``qa-web --workers N``: one web server whose questions are answered by N processes that
+share the models and the index's pages.
 
-Separate replicas each hold their own copy of Python's libraries, Gradio, the reader and
-the query encoder (~230 MB a process, whatever the index's size). Here one process loads
-those, then forks the workers: the pages stay shared copy-on-write, and each worker opens
-the memory-mapped index itself, after the fork (faiss 1.15 crashes in a child that searches
-a memory-mapped IVF index its parent had searched, so nothing runs faiss before the forks).
-The process that forks serves too, as the first worker, on PORT; worker i on PORT + i - 1.
-A load balancer with sticky sessions goes in front (a chat's event stream and its requests
-must reach the same worker: README, "Serving many users").  The workers die with the first
-(even when it is killed), and a worker that ends ends the first, hence all.
+Separate replicas each hold their own copy of Python's libraries, Gradio, the reader and the
+query encoder (~230 MB a process, whatever the index's size) and need a load balancer.  Here
+one process loads those, then forks N - 1 answering workers: the pages stay shared
+copy-on-write.  Each worker opens the memory-mapped index itself, after the fork (faiss 1.15
+crashes in a child that searches a memory-mapped IVF index its parent had searched, so
+nothing runs faiss before the forks), and answers the questions the server sends it over a
+pipe.  The process that forked them opens the index last, serves the page on PORT and
+answers too: a question goes to whichever process is free.  Only the server holds Gradio,
+its web stack's state and the chats, so a worker costs little more than its own share of the
+answer path.  The workers die with the server (even when it is killed), and a worker that
+ends ends the server, hence all.
 """
 
 from __future__ import annotations
@@ -16,11 +19,16 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import queue
 import signal
 import subprocess
 import sys
-from typing import Callable
+import threading
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any, Callable, Sequence
 
+from ..errors import QAError
 from ..settings import Settings
 
 
@@ -40,6 +48,63 @@ def build_apart(settings: Settings) -> int:
     """``python -m qa index`` for ``settings`` in its own process (the exit status)."""
     cmd = [sys.executable, "-m", "qa", "index", "--docs", str(settings.docs), "--index", str(settings.index)]
     return subprocess.run(cmd + ["--model", settings.model], check=False).returncode
+
+
+class WorkerGone(QAError):
+    """An answering worker ended while it held a question."""
+
+
+class AnswerPool:
+    """An engine whose ``ask`` runs in whichever answering process is free: a forked worker
+    (over its pipe) or this process's own ``engine``, one question per slot at a time, the
+    longest-idle slot first.  Everything else (documents, catalog, quotes) is read from
+    ``engine``: the index folder is the same."""
+
+    def __init__(self, engine: Any, pipes: Sequence[Connection], local_slots: int) -> None:
+        self._engine = engine
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for slot in [*pipes, *([None] * local_slots)]:
+            self._free.put(slot)
+        self.slots = len(pipes) + local_slots
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def ask(self, *args: Any, **kwargs: Any) -> Any:
+        slot = self._free.get()
+        if slot is None:
+            try:
+                return self._engine.ask(*args, **kwargs)
+            finally:
+                self._free.put(slot)
+        try:
+            slot.send((args, kwargs))
+            ok, value = slot.recv()
+        except (EOFError, OSError) as exc:  # the worker died: its slot is not given back
+            raise WorkerGone("an answering worker ended; the server is stopping") from exc
+        self._free.put(slot)
+        if not ok:
+            raise value
+        return value
+
+
+def answer_over(pipe: Connection, engine: Any) -> None:
+    """In a worker: answer each ``(args, kwargs)`` that arrives on ``pipe`` with
+    ``(True, engine.ask(...))``, or ``(False, the exception)``, until the pipe closes."""
+    while True:
+        try:
+            args, kwargs = pipe.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = (True, engine.ask(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001  (the server raises it where it was asked)
+            reply = (False, exc)
+        try:
+            pipe.send(reply)
+        except Exception as exc:  # noqa: BLE001  (a reply that cannot be pickled: nothing was sent)
+            what = f"{type(reply[1]).__name__}: {reply[1]}" if not reply[0] else f"the answer could not be sent ({exc})"
+            pipe.send((False, QAError(what)))
 
 
 def _preload() -> None:
@@ -80,9 +145,8 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _watch(children: dict[int, int]) -> None:
-    """In the first worker (the process that forked the others), on a thread: when another
-    worker ends, end this process too, and with it the rest (they die with their parent)."""
-    import threading
+    """In the server (the process that forked the workers), on a thread: when a worker
+    ends, end this process too, and with it the rest (they die with their parent)."""
     import time
 
     def watch() -> None:
@@ -100,14 +164,61 @@ def _watch(children: dict[int, int]) -> None:
     threading.Thread(target=watch, name="qa-workers", daemon=True).start()
 
 
+def start_workers(count: int, slots: int, open_engine: Callable[[], Any]) -> tuple[dict[int, int], list[Connection]]:
+    """Fork ``count`` answering workers, each opening its engine with ``open_engine()`` and
+    answering ``slots`` questions at once; returns ``{pid: worker number}`` (2, 3, …) and the
+    server's ends of their pipes.  Call it before this process starts any thread."""
+    pairs = [[Pipe() for _ in range(slots)] for _ in range(count)]
+    parent, children = os.getpid(), {}
+    for i in range(count):
+        number = i + 2  # the server is worker 1
+        pid = os.fork()
+        if pid == 0:  # a worker: never returns
+            code = 70
+            try:
+                _die_with_parent(parent)
+                for j, mine in enumerate(pairs):  # keep only this worker's ends: EOF works both ways
+                    for server_end, worker_end in mine:
+                        server_end.close()
+                        if j != i:
+                            worker_end.close()
+                code = _answer_forever(open_engine, [w for _, w in pairs[i]], number)
+            except BaseException as exc:  # noqa: BLE001  (one line, then this process ends)
+                from .app import fail
+
+                code = fail(exc) if isinstance(exc, Exception) else 0
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = number
+    for mine in pairs:
+        for _, worker_end in mine:
+            worker_end.close()
+    return children, [s for mine in pairs for s, _ in mine]
+
+
+def _answer_forever(open_engine: Callable[[], Any], pipes: list[Connection], number: int) -> int:
+    engine = open_engine()
+    engine.ask("warm up")  # lazy tables, tokenizer padding: before the threads share it
+    threads = [threading.Thread(target=answer_over, args=(p, engine), daemon=True) for p in pipes]
+    for t in threads:
+        t.start()
+    print(f"worker {number}: answering, {len(engine.documents)} documents", flush=True)
+    for t in threads:
+        t.join()
+    return 0
+
+
 def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[..., int]) -> int:
-    """Serve the chat from ``args.workers`` workers: this process loads what they share,
-    forks the others, then serves as the first (``serve(engine, settings, args, port,
-    concurrency)``); returns when it stops, and the others stop with it."""
+    """Serve the chat on ``args.port`` with ``args.workers`` answering processes: this one
+    loads what they share, forks the others, then opens the index and serves (``serve(engine,
+    settings, args, port, concurrency)``); returns when it stops, and the others stop with it."""
     from ..answer.reader import shipped_reader
     from ..index import read_manifest
     from ..index.embedding import load_embedder
-    from .app import fail, usable_cores
+    from ..pipeline import open_engine
+    from .app import usable_cores
 
     if not hasattr(os, "fork"):
         from ..errors import SettingsError
@@ -124,37 +235,20 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
     model = read_manifest(settings.index)["model"]["name"]
     embedder = load_embedder(model, settings.threads, onnx_dir=settings.index)
     shipped_reader()
-    concurrency = args.concurrency or max(usable_cores() // args.workers, 1)
+    slots = args.concurrency or max(usable_cores() // args.workers, 1)
     # The objects loaded so far are left out of the collector's passes, in this process and
     # the workers: a pass writes to every object it visits, which would copy every page.
     gc.collect()
     gc.freeze()
-    parent, children = os.getpid(), {}
-    for number in range(2, args.workers + 1):
-        pid = os.fork()
-        if pid == 0:  # a worker: never returns
-            code = 70
-            try:
-                _die_with_parent(parent)
-                code = _serve_one(settings, args, serve, embedder, number, concurrency)
-            except BaseException as exc:  # noqa: BLE001  (one line, then this process ends)
-                code = fail(exc) if isinstance(exc, Exception) else 0
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        children[pid] = number
-    # Only now does this process open the index (faiss): the others were forked before.
-    print(f"{args.workers} workers on ports {args.port}–{args.port + args.workers - 1}", flush=True)
+    children, pipes = start_workers(args.workers - 1, slots, lambda: open_engine(settings, embedder=embedder))
+    # Only now does this process open the index (faiss): the workers were forked before.
     _watch(children)
-    return _serve_one(settings, args, serve, embedder, 1, concurrency)
-
-
-def _serve_one(settings, args, serve, embedder, number: int, concurrency: int) -> int:
-    """Worker ``number`` (1-based): open the index, serve on port PORT + number - 1."""
-    from ..pipeline import open_engine
-
     engine = open_engine(settings, embedder=embedder)
-    port = args.port + number - 1
-    print(f"worker {number}: port {port}, {len(engine.documents)} documents", flush=True)
-    return serve(engine, settings, args, port, concurrency)
+    engine.ask("warm up")
+    pool = AnswerPool(engine, pipes, slots)
+    print(
+        f"{args.workers} answering workers (this process and {args.workers - 1} forked), "
+        f"{len(engine.documents)} documents, port {args.port}",
+        flush=True,
+    )
+    return serve(pool, settings, args, args.port, pool.slots)
