@@ -359,23 +359,39 @@ def test_live_engine_reloads_a_replaced_index_between_questions(tmp_path):
     assert live.current() == (second, "")
 
 
-@pytest.mark.slow
-def test_running_app_notices_a_replaced_index(tmp_path):
-    """app.py keeps running while `qa index` adds, changes and removes documents: the next
-    answer says the index was rebuilt, quotes the new document, never the removed one, and
-    every quote is the new text at the cited characters."""
+def _quotes_are_cited_text(reply: str, index: Path) -> None:
+    """Every quote of a chat reply is the indexed text at the characters its citation gives."""
     import re as _re
 
+    by_title = {d.title: d.text for d in load(index).documents}
+    quotes = _re.findall(r"^\[(\d+)\] “(.*)”$", reply, _re.M)
+    spans = _re.findall(r"^- \[(\d+)\] \*(.*?)\*.*characters (\d+)–(\d+)$", reply, _re.M)
+    assert quotes and len(quotes) == len(spans)
+    for (n, quote), (m, title, start, end) in zip(quotes, spans):
+        text = by_title[title.replace("\\", "")]
+        cited = " ".join(text[int(start) : int(end)].split())
+        assert cited and cited[:30] in quote.replace("\\", ""), (quote[:80], cited[:80])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_running_app_notices_a_replaced_index(tmp_path, workers):
+    """app.py keeps running while `qa index` adds, changes and removes documents: the next
+    answer says the index was rebuilt, quotes the new document, never the removed one, and
+    every quote is the new text at the cited characters.  With ``--workers 2`` the forked
+    worker follows: the answers after it (one a slot) are all from the new index."""
     from .test_app import AppServer, client
 
     docs, index = tmp_path / "docs", tmp_path / "index"
     shutil.copytree(SEEDS, docs)
     assert qa("index", "--docs", str(docs), "--index", str(index), "--model", "hash-256").returncode == 0
-    server = AppServer(index, docs, tmp_path / "app.log").wait()
+    extra = ["--workers", str(workers), "--concurrency", "1"]
+    server = AppServer(index, docs, tmp_path / "app.log", extra=extra).wait()
+    question = "What figure did officials confirm on Tuesday?"
     try:
         api = client(server.url)
-        before = api.predict("What figure did officials confirm on Tuesday?", api_name="/chat")
-        assert "rebuilt" not in before
+        for _ in range(workers):
+            assert "rebuilt" not in api.predict(question, api_name="/chat")
         removed = "002_ad1d5b1d74f9fcda"
         for p in docs.glob(f"{removed}*"):
             p.unlink()
@@ -386,21 +402,13 @@ def test_running_app_notices_a_replaced_index(tmp_path):
             encoding="utf-8",
         )
         assert qa("index", "--docs", str(docs), "--index", str(index), "--model", "hash-256").returncode == 0
-        after = api.predict("What figure did officials confirm on Tuesday?", api_name="/chat")
+        after = api.predict(question, api_name="/chat")
         assert "index was rebuilt" in after, after[:300]
-        assert "Article number 7" in after
-        texts = {d.doc_id: {"title": d.title, "text": d.text} for d in load(index).documents}
-        assert removed not in texts
-        quotes = _re.findall(r"^\[(\d+)\] “(.*)”$", after, _re.M)
-        spans = _re.findall(r"^- \[(\d+)\] \*(.*?)\*.*characters (\d+)–(\d+)$", after, _re.M)
-        assert quotes and len(quotes) == len(spans)
-        by_title = {d["title"]: d["text"] for d in texts.values()}
-        for (n, quote), (m, title, start, end) in zip(quotes, spans):
-            text = by_title[title.replace("\\", "")]
-            cited = " ".join(text[int(start) : int(end)].split())
-            assert cited and cited[:30] in quote.replace("\\", ""), (quote[:80], cited[:80])
-        again = api.predict("What figure did officials confirm on Tuesday?", api_name="/chat")
-        assert "rebuilt" not in again
+        assert removed not in {d.doc_id for d in load(index).documents}
+        for reply in [after] + [api.predict(question, api_name="/chat") for _ in range(2 * workers)]:
+            assert "Article number 7" in reply, reply[:300]
+            _quotes_are_cited_text(reply, index)
+            assert reply is after or "rebuilt" not in reply
         assert server.alive() and "Traceback" not in server.log()
     finally:
         server.stop()

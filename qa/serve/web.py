@@ -624,7 +624,7 @@ def _doc_choices(engine) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- a replaced index
 
 
-def _stamp(manifest: Path) -> tuple | None:
+def index_stamp(manifest: Path) -> tuple | None:
     """Identity of an index folder's manifest (a new build is a new file: the folder is
     swapped by rename); None while there is none (mid-swap)."""
     try:
@@ -658,12 +658,15 @@ class LiveEngine:
         self._engine = engine
         self.settings = settings or engine.settings
         self.manifest = Path(self.settings.index) / "manifest.json"
-        self._stamp = _stamp(self.manifest)
+        self._stamp = index_stamp(self.manifest)
         self._failed: tuple | None = None
         self._lock = threading.Lock()
         self._load = load or self._open
 
     def _open(self):
+        reopen = getattr(self._engine, "reopen", None)  # an answer pool (--workers): its workers follow
+        if reopen is not None:
+            return reopen()
         from ..pipeline import open_engine
 
         engine = open_engine(self.settings)
@@ -676,14 +679,14 @@ class LiveEngine:
 
     def current(self) -> tuple[Any, str]:
         """(engine for the next question, a notice when it was just reloaded or "")."""
-        stamp = _stamp(self.manifest)
+        stamp = index_stamp(self.manifest)
         if stamp is None or stamp == self._stamp or stamp == self._failed:
             return self._engine, ""
         with self._lock:
-            if _stamp(self.manifest) == self._stamp:  # another question reloaded it meanwhile
+            if index_stamp(self.manifest) == self._stamp:  # another question reloaded it meanwhile
                 return self._engine, ""
             for _ in range(3):
-                before = _stamp(self.manifest)
+                before = index_stamp(self.manifest)
                 try:
                     fresh = self._load()
                 except Exception as exc:  # IndexProblem, ModelError, a half-written folder: keep serving
@@ -691,7 +694,7 @@ class LiveEngine:
                     log.warning("the index was replaced but cannot be loaded: %s", problem)
                     self._failed = before
                     return self._engine, RELOAD_FAILED.format(problem=escape_markdown(problem))
-                if _stamp(self.manifest) == before:
+                if index_stamp(self.manifest) == before:
                     break
             else:  # replaced again and again while loading: try at the next question
                 return self._engine, ""

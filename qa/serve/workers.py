@@ -26,6 +26,7 @@ import sys
 import threading
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import QAError
@@ -54,21 +55,49 @@ class WorkerGone(QAError):
     """An answering worker ended while it held a question."""
 
 
+def _opened(open_engine: Callable[[], Any], stamp: Callable[[], Any]) -> tuple[Any, Any]:
+    """A fresh, warmed engine and the stamp of the index it read (None when the index was
+    replaced while it loaded: then it matches no one)."""
+    before = stamp()
+    engine = open_engine()
+    engine.ask("warm up")  # lazy tables, tokenizer padding: before threads share it
+    return engine, before if stamp() == before else None
+
+
 class AnswerPool:
     """An engine whose ``ask`` runs in whichever answering process is free: a forked worker
-    (over its pipe) or this process's own ``engine``, one question per slot at a time, the
-    longest-idle slot first.  Everything else (documents, catalog, quotes) is read from
-    ``engine``: the index folder is the same."""
+    (over its pipe) or this process's own engine, one question per slot at a time, the
+    longest-idle slot first.  Everything else (documents, catalog, quotes) is read from this
+    process's engine.
 
-    def __init__(self, engine: Any, pipes: Sequence[Connection], local_slots: int) -> None:
-        self._engine = engine
-        self._free: queue.SimpleQueue = queue.SimpleQueue()
-        for slot in [*pipes, *([None] * local_slots)]:
-            self._free.put(slot)
+    Quotes are offsets into this engine's texts, so a worker's answer is used only when the
+    worker read the same index (the same manifest stamp); a worker that finds a newer index
+    on disk than its own reopens it first.  After ``qa index`` replaces the folder, the web
+    app's :class:`~qa.serve.web.LiveEngine` calls :meth:`reopen`, and the workers follow."""
+
+    def __init__(
+        self,
+        opened: tuple[Any, Any],
+        pipes: Sequence[Connection],
+        local_slots: int,
+        reopen: Callable[[], tuple[Any, Any]],
+        free: queue.SimpleQueue | None = None,
+    ) -> None:
+        self._engine, self.stamp = opened
+        self._pipes, self._local, self._reopen = list(pipes), local_slots, reopen
+        if free is None:
+            free = queue.SimpleQueue()
+            for slot in [*pipes, *([None] * local_slots)]:
+                free.put(slot)
+        self._free = free
         self.slots = len(pipes) + local_slots
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
+
+    def reopen(self) -> "AnswerPool":
+        """The same workers over a freshly opened engine of this process."""
+        return AnswerPool(self._reopen(), self._pipes, self._local, self._reopen, self._free)
 
     def ask(self, *args: Any, **kwargs: Any) -> Any:
         slot = self._free.get()
@@ -78,33 +107,57 @@ class AnswerPool:
             finally:
                 self._free.put(slot)
         try:
-            slot.send((args, kwargs))
-            ok, value = slot.recv()
+            slot.send((self.stamp, args, kwargs))
+            ok, value, stamp = slot.recv()
         except (EOFError, OSError) as exc:  # the worker died: its slot is not given back
             raise WorkerGone("an answering worker ended; the server is stopping") from exc
         self._free.put(slot)
+        if stamp is None or stamp != self.stamp:  # it read another index than this process
+            return self._engine.ask(*args, **kwargs)
         if not ok:
             raise value
         return value
 
 
-def answer_over(pipe: Connection, engine: Any) -> None:
-    """In a worker: answer each ``(args, kwargs)`` that arrives on ``pipe`` with
-    ``(True, engine.ask(...))``, or ``(False, the exception)``, until the pipe closes."""
+class _Current:
+    """A worker's engine, reopened when the server asks for another index than it has read
+    and the folder on disk has changed since it read it."""
+
+    def __init__(self, open_engine: Callable[[], Any], stamp: Callable[[], Any]) -> None:
+        self._open, self._stamp = open_engine, stamp
+        self._lock = threading.Lock()
+        self.engine, self.stamp = _opened(open_engine, stamp)
+
+    def at(self, wanted: Any) -> tuple[Any, Any]:
+        with self._lock:
+            if wanted != self.stamp and self._stamp() != self.stamp:
+                self.engine, self.stamp = _opened(self._open, self._stamp)
+            return self.engine, self.stamp
+
+
+def answer_over(pipe: Connection, current: _Current) -> None:
+    """In a worker: answer each ``(stamp, args, kwargs)`` that arrives on ``pipe`` with
+    ``(True, engine.ask(...), its stamp)``, or ``(False, the exception, its stamp)``, until
+    the pipe closes."""
     while True:
         try:
-            args, kwargs = pipe.recv()
+            wanted, args, kwargs = pipe.recv()
         except (EOFError, OSError):
             return
         try:
-            reply = (True, engine.ask(*args, **kwargs))
+            engine, stamp = current.at(wanted)
+        except Exception as exc:  # noqa: BLE001  (the index cannot be reopened: the server answers)
+            pipe.send((False, QAError(str(exc)), None))
+            continue
+        try:
+            reply = (True, engine.ask(*args, **kwargs), stamp)
         except Exception as exc:  # noqa: BLE001  (the server raises it where it was asked)
-            reply = (False, exc)
+            reply = (False, exc, stamp)
         try:
             pipe.send(reply)
         except Exception as exc:  # noqa: BLE001  (a reply that cannot be pickled: nothing was sent)
             what = f"{type(reply[1]).__name__}: {reply[1]}" if not reply[0] else f"the answer could not be sent ({exc})"
-            pipe.send((False, QAError(what)))
+            pipe.send((False, QAError(what), stamp))
 
 
 def _preload() -> None:
@@ -164,10 +217,13 @@ def _watch(children: dict[int, int]) -> None:
     threading.Thread(target=watch, name="qa-workers", daemon=True).start()
 
 
-def start_workers(count: int, slots: int, open_engine: Callable[[], Any]) -> tuple[dict[int, int], list[Connection]]:
-    """Fork ``count`` answering workers, each opening its engine with ``open_engine()`` and
-    answering ``slots`` questions at once; returns ``{pid: worker number}`` (2, 3, …) and the
-    server's ends of their pipes.  Call it before this process starts any thread."""
+def start_workers(
+    count: int, slots: int, open_engine: Callable[[], Any], stamp: Callable[[], Any] = lambda: None
+) -> tuple[dict[int, int], list[Connection]]:
+    """Fork ``count`` answering workers, each opening its engine with ``open_engine()``
+    (``stamp()``: the identity of the index on disk) and answering ``slots`` questions at
+    once; returns ``{pid: worker number}`` (2, 3, …) and the server's ends of their pipes.
+    Call it before this process starts any thread."""
     pairs = [[Pipe() for _ in range(slots)] for _ in range(count)]
     parent, children = os.getpid(), {}
     for i in range(count):
@@ -182,7 +238,7 @@ def start_workers(count: int, slots: int, open_engine: Callable[[], Any]) -> tup
                         server_end.close()
                         if j != i:
                             worker_end.close()
-                code = _answer_forever(open_engine, [w for _, w in pairs[i]], number)
+                code = _answer_forever(_Current(open_engine, stamp), [w for _, w in pairs[i]], number)
             except BaseException as exc:  # noqa: BLE001  (one line, then this process ends)
                 from .app import fail
 
@@ -198,13 +254,11 @@ def start_workers(count: int, slots: int, open_engine: Callable[[], Any]) -> tup
     return children, [s for mine in pairs for s, _ in mine]
 
 
-def _answer_forever(open_engine: Callable[[], Any], pipes: list[Connection], number: int) -> int:
-    engine = open_engine()
-    engine.ask("warm up")  # lazy tables, tokenizer padding: before the threads share it
-    threads = [threading.Thread(target=answer_over, args=(p, engine), daemon=True) for p in pipes]
+def _answer_forever(current: _Current, pipes: list[Connection], number: int) -> int:
+    threads = [threading.Thread(target=answer_over, args=(p, current), daemon=True) for p in pipes]
     for t in threads:
         t.start()
-    print(f"worker {number}: answering, {len(engine.documents)} documents", flush=True)
+    print(f"worker {number}: answering, {len(current.engine.documents)} documents", flush=True)
     for t in threads:
         t.join()
     return 0
@@ -219,6 +273,7 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
     from ..index.embedding import load_embedder
     from ..pipeline import open_engine
     from .app import usable_cores
+    from .web import index_stamp
 
     if not hasattr(os, "fork"):
         from ..errors import SettingsError
@@ -240,15 +295,20 @@ def serve_forked(settings: Settings, args: argparse.Namespace, serve: Callable[.
     # the workers: a pass writes to every object it visits, which would copy every page.
     gc.collect()
     gc.freeze()
-    children, pipes = start_workers(args.workers - 1, slots, lambda: open_engine(settings, embedder=embedder))
+
+    def opener():
+        return open_engine(settings, embedder=embedder)
+
+    def stamp():
+        return index_stamp(Path(settings.index) / "manifest.json")
+
+    children, pipes = start_workers(args.workers - 1, slots, opener, stamp)
     # Only now does this process open the index (faiss): the workers were forked before.
     _watch(children)
-    engine = open_engine(settings, embedder=embedder)
-    engine.ask("warm up")
-    pool = AnswerPool(engine, pipes, slots)
+    pool = AnswerPool(_opened(opener, stamp), pipes, slots, lambda: _opened(opener, stamp))
     print(
         f"{args.workers} answering workers (this process and {args.workers - 1} forked), "
-        f"{len(engine.documents)} documents, port {args.port}",
+        f"{len(pool.documents)} documents, port {args.port}",
         flush=True,
     )
     return serve(pool, settings, args, args.port, pool.slots)
