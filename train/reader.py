@@ -158,6 +158,7 @@ def train(
     device: str = "cpu",
     log_every: int = 50,
     freeze_embeddings: bool = False,
+    bf16: bool = False,
 ):
     """Fine-tune the reader.  Loss: binary cross-entropy of each pair's relevance, plus
     ``listwise`` × the softmax cross-entropy of the answer sentence among its question's
@@ -196,7 +197,11 @@ def train(
         batch = [examples[i] for i in rows]
         ids, mask, types, st, en = (torch.from_numpy(a).to(device) for a in encode(tok, batch))
         labels = torch.tensor([float(e.label) for e in batch], device=device)
-        rel, s_log, e_log = model(ids, mask, types)
+        # bf16 matrix products where the CPU has them (AVX-512 BF16, AMX): ~1.3x a step here;
+        # weights, optimiser and losses stay float32.
+        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+            rel, s_log, e_log = model(ids, mask, types)
+        rel, s_log, e_log = rel.float(), s_log.float(), e_log.float()
         loss = bce(rel, labels) + 0.5 * (ce(s_log, st) + ce(e_log, en))
         if listwise:
             loss = loss + listwise * group_softmax_loss(rel, [e.group for e in batch], labels)
@@ -340,9 +345,24 @@ def heldout_figures(score_fn, per_article: dict[str, list], limit: int = 2000, s
 
 
 # Whole (~75 lines): the script's steps in order (arguments, the runs, the report).
+def bf16_wanted(precision: str, device: str) -> bool:
+    """Whether to train with bf16 matrix products: asked for, or "auto" on a CPU whose oneDNN
+    has native bf16 (emulated bf16 would be slower than float32)."""
+    if precision != "auto":
+        return precision == "bf16"
+    import torch
+
+    if device != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--questions", type=int, default=50000, help="training questions")
+    ap.add_argument("--questions", type=int, default=None, help="training questions (default: all, ~73k)")
     ap.add_argument(
         "--paragraph-negatives", type=int, default=1, help="other sentences of the answer's paragraph per question"
     )
@@ -366,6 +386,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+    ap.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="matrix products in training (auto: bf16 where the CPU supports it natively, else fp32)",
+    )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     import torch
@@ -375,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
     articles = load_articles(split="reader")
     examples = reader_examples(
         articles,
-        args.questions,
+        args.questions if args.questions is not None else sys.maxsize,
         seed=args.seed,
         paragraph_negatives=args.paragraph_negatives,
         hard_negatives=args.hard_negatives,
@@ -392,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
         args.listwise,
         args.device,
         freeze_embeddings=not args.train_embeddings,
+        bf16=bf16_wanted(args.precision, args.device),
     )
     trained = time.time() - t0
     info = export(model, args.out)
@@ -406,6 +433,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python train/reader.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": date.today().isoformat(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "bf16": bf16_wanted(args.precision, args.device),
         "max_length": MAX_LENGTH,
         "pairs": len(examples),
         "articles": len(articles),
