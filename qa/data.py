@@ -87,6 +87,10 @@ class Answer:
     quotes: tuple[Quote, ...] = field(default_factory=tuple)
     message: str = ""
     latency_ms: float = 0.0
+    # hybrid modes: the judge's probability that the articles answer; None in baseline modes
+    confidence: float | None = None
+    # answered, but below the level that near-topic unanswerable questions rarely reach
+    tentative: bool = False
 
     def to_prediction(self, qid: str = "") -> dict:
         """The prediction object of eval/FORMAT.md, plus titles and citations."""
@@ -94,6 +98,11 @@ class Answer:
         out.update(
             question=self.question,
             answered=self.answered,
+            **(
+                {"confidence": round(self.confidence, 4), "tentative": self.tentative}
+                if self.confidence is not None
+                else {}
+            ),
             latency_ms=round(self.latency_ms, 2),
             quotes=[
                 {

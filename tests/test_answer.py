@@ -92,3 +92,32 @@ def test_every_mode_quotes_verbatim(engine, mode):
     assert answer.quotes
     for q in answer.quotes:
         assert q.text == doc_text(engine, q.doc_id)[q.start : q.end]
+
+
+def test_confidence_and_the_tentative_tier(engine):
+    """Hybrid answers carry the judge's confidence; an answer below the "sure" level is
+    tentative, above it or in a baseline mode it is not; an abstention never is."""
+    import dataclasses
+
+    question = "How many people can CECOT hold?"
+    shipped = engine.reader_scorer
+    try:
+        conf = engine.ask(question).confidence
+        assert conf is not None and 0.0 <= conf <= 1.0
+        engine.reader_scorer = dataclasses.replace(
+            shipped, min_confidence=conf / 2, sure_confidence=min(conf * 1.5, 1.0)
+        )
+        tentative = engine.ask(question)
+        assert tentative.answered and tentative.tentative
+        assert tentative.to_prediction()["tentative"] is True and tentative.to_prediction()["confidence"] == round(
+            conf, 4
+        )
+        engine.reader_scorer = dataclasses.replace(shipped, min_confidence=conf / 2, sure_confidence=conf / 2)
+        assert not engine.ask(question).tentative
+        engine.reader_scorer = dataclasses.replace(shipped, min_confidence=min(conf * 1.5, 1.0), sure_confidence=1.0)
+        assert not engine.ask(question).answered and not engine.ask(question).tentative
+        baseline = engine.ask(question, mode="dense-chunks")
+        assert baseline.confidence is None and not baseline.tentative
+        assert "confidence" not in baseline.to_prediction() and "tentative" not in baseline.to_prediction()
+    finally:
+        engine.reader_scorer = shipped

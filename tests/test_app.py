@@ -442,6 +442,9 @@ def test_render_reply_and_citations():
     assert "- [1] *T \\<i\\>x\\</i\\>*, O\\&O, paragraph 2, characters " in md
     ui = render_reply(answered, turn=4)
     assert "[[1]](#qa-t4-s1) “" in ui and "- [[1]](#qa-t4-s1) *T" in ui
+    perhaps = render_reply(Answer("q?", True, (q,), confidence=0.2, tentative=True))
+    assert perhaps.startswith("**Perhaps from the articles** (the closest match, but it may not answer exactly")
+    assert f"[1] “{escape_markdown(HOSTILE)}”" in perhaps
     abstain = render_reply(Answer("q?", False, (q,), message="..."))
     assert abstain.startswith(f"**{NO_ANSWER_LEAD}** You may look at")
     assert render_reply(Answer("q?", False, ())).startswith(f"**{NO_ANSWER_LEAD}**")

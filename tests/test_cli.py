@@ -121,6 +121,21 @@ def test_real_model_answers_cecot(seed_index):
     proc = qa("ask", "How many people can CECOT hold?", "--index", str(seed_index), "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["answered"]
+    assert out["answered"] and 0 <= out["confidence"] <= 1 and isinstance(out["tentative"], bool)
     top = out["quotes"][0]
     assert top["doc_id"] == "001_38b38ab778929121" and "40,000" in top["text"]
+
+
+def test_readable_answer_says_when_it_is_tentative():
+    from qa.data import Answer, Quote
+    from qa.serve.cli import render
+
+    text = "CECOT has a maximum capacity of 40,000."
+    quote = Quote("d1", 0, len(text), text, 1.0, "T", "O", 1, phrase=(32, 38))
+    perhaps = render(Answer("How many guards work at CECOT?", True, (quote,), confidence=0.2, tentative=True))
+    assert perhaps.splitlines()[:2] == [
+        "Perhaps from the articles (the closest match, but it may not answer exactly this question):",
+        "Perhaps: 40,000  (in quote [1])",
+    ]
+    sure = render(Answer("How many people can CECOT hold?", True, (quote,), confidence=0.9))
+    assert sure.splitlines()[0] == "Answer: 40,000  (in quote [1])"

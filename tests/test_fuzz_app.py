@@ -21,7 +21,12 @@ except ImportError:  # tests/ not a package: pytest puts tests/ itself on sys.pa
 from qa.settings import MODES, Settings  # noqa: E402
 from qa.serve.web import FAILURE, NO_ANSWER_LEAD, chat, respond  # noqa: E402
 
-CLEAR_STARTS = ("**From the articles:**", f"**{NO_ANSWER_LEAD}**", "**Sorry, I can't answer that:**")
+CLEAR_STARTS = (
+    "**From the articles:**",
+    "**Perhaps from the articles** (",
+    f"**{NO_ANSWER_LEAD}**",
+    "**Sorry, I can't answer that:**",
+)
 
 questions = st.one_of(
     st.just(""),

@@ -65,6 +65,17 @@ def test_card_best_quote_first_phrase_marked_rest_folded():
     assert f'href="{html.escape(reader_link("d1", 2, (start, end)))}"' in out
 
 
+def test_card_tentative_answer_says_perhaps_and_still_marks_the_phrase():
+    phrase = (DOC.index("40,000"), DOC.index("40,000") + 6)
+    quotes = [q(DOC.index("The prison"), DOC.index("people.") + len("people."), phrase)]
+    out = render_card(Card(turn=1, answered=True, tentative=True), quotes)
+    assert out.startswith('<div class="qa-card"><p class="qa-lead qa-maybe"><strong>Perhaps from the articles</strong>')
+    assert "may not answer exactly this question" in out and "From the articles" not in out
+    assert '<mark class="qa-phrase">40,000</mark>' in out and out.count('class="qa-quote qa-top"') == 1
+    sure = render_card(Card(turn=1, answered=True), quotes)
+    assert "qa-yes" in sure and "Perhaps" not in sure
+
+
 def test_card_abstention_never_presents_a_quote_as_the_answer():
     quotes = [q(0, 21)]
     out = render_card(Card(turn=1, answered=False), quotes)

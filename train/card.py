@@ -76,7 +76,7 @@ Answerability on held-out questions with their own paragraph removed (the judge 
 coverage {held_cov:.3f}, abstention {held_abst:.3f}.
 
 Seeds calibration sets at the threshold ({threshold:.3f}): coverage {cal_cov:.3f}, abstention
-{cal_abst:.3f}, AUC {cal_auc:.3f}.
+{cal_abst:.3f}, AUC {cal_auc:.3f}.{sure_line}
 
 ## Limits
 Trained on encyclopaedic Wikipedia prose and questions written while reading it; news articles
@@ -84,6 +84,17 @@ and questions that lean on earlier turns read differently. The judge knows only 
 retrieved sentences say: a question whose words and kind of answer match a passage that answers
 a neighbouring question can still be answered with that passage. English only.
 """
+
+
+def sure_line(answer: dict, calibration: dict) -> str:
+    """The card's sentence on the tentative tier ("" for an answer stage without one)."""
+    if answer.get("sure_confidence") is None or "sure_share_of_answerable" not in calibration:
+        return ""
+    return (
+        f' Answers below confidence {answer["sure_confidence"]:.3f} are shown as tentative ("Perhaps from the'
+        f' articles"): {calibration["sure_share_of_out_of_scope"]:.0%} of the near-topic out-of-scope calibration'
+        f" questions and {calibration['sure_share_of_answerable']:.0%} of the answerable ones reach it."
+    )
 
 
 def main() -> int:
@@ -138,6 +149,7 @@ def main() -> int:
         cal_cov=t["calibration"]["coverage"],
         cal_abst=t["calibration"]["abstention"],
         cal_auc=t["calibration"]["auc"],
+        sure_line=sure_line(answer, t["calibration"]),
     )
     (MODELS / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     print(f"wrote {MODELS / 'MODEL_CARD.md'}")

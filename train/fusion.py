@@ -241,8 +241,23 @@ def choose_depth(rs: list[dict], w: np.ndarray, slack: float = 0.005) -> tuple[i
     return min(d for d, c in curve.items() if c["answer@1"] >= best - slack), curve
 
 
-def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float) -> tuple[float, dict]:
-    """The highest threshold that answers >= ``coverage`` of the calibration sets' answerable questions."""
+# The "sure" level: the lowest confidence that at least this share of the calibration sets'
+# near-topic unanswerable questions stay below (the issue's abstention target).  Answers
+# between the threshold and it are shown as tentative.
+SURE_ABSTENTION = 0.85
+
+
+def sure_level(conf_out: np.ndarray, threshold: float, share: float = SURE_ABSTENTION) -> float:
+    """The lowest confidence ``c >= threshold`` with ``(conf_out < c).mean() >= share``."""
+    ranked = np.sort(conf_out)
+    m = int(np.ceil(share * len(ranked)))
+    level = float(ranked[m]) if m < len(ranked) else float(ranked[-1]) + 1e-6
+    return max(level, threshold)
+
+
+def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float) -> tuple[float, float, dict]:
+    """The highest threshold that answers >= ``coverage`` of the calibration sets' answerable
+    questions, and the :func:`sure_level` above it."""
     items = [it for f in files for it in load_qa(f)]
     conf_in, conf_out = [], []
     for it in items:
@@ -252,14 +267,22 @@ def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float
         (conf_in if it.in_scope else conf_out).append(c)
     conf_in, conf_out = np.array(conf_in), np.array(conf_out)
     t = float(np.quantile(conf_in, 1 - coverage, method="lower"))
-    return t, {
-        "files": [str(f.relative_to(ROOT)) for f in files],
-        "answerable": len(conf_in),
-        "out_of_scope": len(conf_out),
-        "coverage": round(float((conf_in >= t).mean()), 4),
-        "abstention": round(float((conf_out < t).mean()), 4),
-        "auc": round(auc(conf_in, conf_out), 4),
-    }
+    sure = sure_level(conf_out, t)
+    return (
+        t,
+        sure,
+        {
+            "files": [str(f.relative_to(ROOT)) for f in files],
+            "answerable": len(conf_in),
+            "out_of_scope": len(conf_out),
+            "coverage": round(float((conf_in >= t).mean()), 4),
+            "abstention": round(float((conf_out < t).mean()), 4),
+            "auc": round(auc(conf_in, conf_out), 4),
+            "sure_confidence": round(sure, 5),
+            "sure_share_of_answerable": round(float((conf_in >= sure).mean()), 4),
+            "sure_share_of_out_of_scope": round(float((conf_out >= sure).mean()), 4),
+        },
+    )
 
 
 def recalibrate(args) -> None:
@@ -269,9 +292,10 @@ def recalibrate(args) -> None:
     seeds, _ = ensure_index(Settings())
     seeds.reader = Reader(args.reader, threads=os.cpu_count() or 1)
     files = [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"]
-    threshold, calibration = calibrate(seeds, scorer, files, args.coverage)
-    print(f"threshold {threshold:.4f}: {calibration}", flush=True)
+    threshold, sure, calibration = calibrate(seeds, scorer, files, args.coverage)
+    print(f"threshold {threshold:.4f}, sure {sure:.4f}: {calibration}", flush=True)
     stored["min_confidence"] = round(threshold, 5)
+    stored["sure_confidence"] = round(sure, 5)
     stored["linear_gate"] = scorer.linear_gate
     stored["training"]["calibration"] = calibration
     args.out.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
@@ -363,15 +387,16 @@ def main(argv: list[str] | None = None) -> None:
     # 4. Threshold from the seeds' calibration sets.
     seeds, _ = ensure_index(Settings())
     seeds.reader = reader
-    threshold, calibration = calibrate(
+    threshold, sure, calibration = calibrate(
         seeds, scorer, [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"], args.coverage
     )
-    print(f"threshold {threshold:.4f}: {calibration}", flush=True)
+    print(f"threshold {threshold:.4f}, sure {sure:.4f}: {calibration}", flush=True)
     final = ReaderScorer(
         scorer.pre_weights,
         scorer.weights,
         answerability,
         min_confidence=round(threshold, 5),
+        sure_confidence=round(sure, 5),
         depth=depth,
         source="train/fusion.py on SQuAD v1.1 train ('fusion' split); threshold from eval/seeds-dev.jsonl + eval/seeds-oos-dev.jsonl",
     )

@@ -102,11 +102,11 @@ class Engine:
         allowed = self._allowed(doc_ids)
         sig = self.retriever.signals(text, query_vector, top_sentences=max(self.settings.candidates, 100))
         # Only hybrid mode has a calibrated confidence; the baseline modes never abstain.
-        confidence = 1.0
+        confidence, sure = None, None
         threshold = self.scorer.min_confidence
         if mode == "hybrid" and self.reader is not None and self.reader_scorer is not None:
             quotes, confidence = self._read(text, sig, k, allowed)
-            threshold = self.reader_scorer.min_confidence
+            threshold, sure = self.reader_scorer.min_confidence, self.reader_scorer.sure_confidence
         elif mode in ("hybrid", "hybrid-linear"):
             quotes, confidence = self._hybrid(text, sig, k, allowed)
         elif mode == "sentences":
@@ -117,13 +117,15 @@ class Engine:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if self.settings.min_confidence is not None:
             threshold = self.settings.min_confidence
-        answered = bool(quotes) and confidence >= threshold
+        answered = bool(quotes) and (confidence is None or confidence >= threshold)
         return Answer(
             question=question,
             answered=answered,
             quotes=tuple(quotes),
             message="" if answered else NO_ANSWER,
             latency_ms=(time.perf_counter() - started) * 1000,
+            confidence=confidence,
+            tentative=answered and confidence is not None and sure is not None and confidence < max(sure, threshold),
         )
 
     # ------------------------------------------------------------ helpers

@@ -225,6 +225,9 @@ class ReaderScorer:
     weights: dict[str, float]
     answerability: dict[str, float]
     min_confidence: float = 0.5
+    # Answers below this confidence are shown as tentative ("perhaps"): on the calibration
+    # sets, near-topic questions the articles do not answer rarely reach it. None: no tier.
+    sure_confidence: float | None = None
     depth: int = 12
     max_pair_chars: int = 500
     # Also require the linear scorer's own confidence (qa/weights.json): the judge learnt

@@ -91,6 +91,7 @@ def ask_turn(
         "asked": reading.asked,
         "note": reading.note,
         "answered": bool(answer.answered),
+        "tentative": bool(answer.tentative),
         "quotes": [quote_ref(q) for q in answer.quotes],
         "restricted": _titles(engine, doc_ids),
         "differences": found,
@@ -111,6 +112,7 @@ def card(engine, turn: dict) -> str:
     c = Card(
         turn=int(turn.get("turn", 0)),
         answered=bool(turn.get("answered")),
+        tentative=bool(turn.get("tentative")),  # absent in turns stored before it existed
         note=str(turn.get("note") or ""),
         restricted=tuple(map(str, turn.get("restricted") or ())),
         differences=tuple(map(str, turn.get("differences") or ())),

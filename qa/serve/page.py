@@ -11,6 +11,7 @@ CSS = """
 #qa-chat .qa-card p { margin: .25em 0; }
 #qa-chat .qa-lead { font-size: 1rem; }
 #qa-chat .qa-lead.qa-no strong { color: #7c2d12; }
+#qa-chat .qa-lead.qa-maybe strong { color: #854d0e; }
 #qa-chat .qa-note { font-size: .9rem; font-style: italic; color: #374151; }
 #qa-chat .qa-quote { border-left: 3px solid #2563eb; padding: .1em 0 .1em .6em; margin: .45em 0; }
 #qa-chat .qa-quote.qa-top { border-left-width: 5px; }

@@ -124,6 +124,7 @@ class Card:
     turn: int
     answered: bool
     note: str = ""  # how a follow-up was read
+    tentative: bool = False  # answered, with a confidence near-topic unanswerable questions reach
     restricted: tuple[str, ...] = ()  # titles of the only articles searched
     differences: tuple[str, ...] = ()  # "75,000 [1] / 81,000 [2]"
 
@@ -181,6 +182,9 @@ def _quote_block(n: int, quote: Quote, mark_phrase: bool, top: bool) -> str:
 
 NO_ANSWER = "The articles don't say."
 CLOSEST = "You may look at these closest passages; they are not an answer."
+# An answer the judge is less sure of than near-topic unanswerable questions usually get.
+TENTATIVE = "Perhaps from the articles"
+TENTATIVE_WHY = "the closest match, but it may not answer exactly this question"
 
 
 def render_card(card: Card, quotes: Sequence[Quote]) -> str:
@@ -188,7 +192,9 @@ def render_card(card: Card, quotes: Sequence[Quote]) -> str:
     others folded under "More evidence"; or "the articles don't say" with the closest
     passages folded and labelled as not an answer."""
     parts = ['<div class="qa-card">']
-    if card.answered:
+    if card.answered and card.tentative:
+        parts.append(f'<p class="qa-lead qa-maybe"><strong>{TENTATIVE}</strong> — {TENTATIVE_WHY}.</p>')
+    elif card.answered:
         parts.append('<p class="qa-lead qa-yes"><strong>From the articles</strong></p>')
     elif quotes:
         parts.append(f'<p class="qa-lead qa-no"><strong>{NO_ANSWER}</strong> {CLOSEST}</p>')

@@ -131,7 +131,11 @@ def render_reply(answer: Answer, turn: int | None = None) -> str:
     """The chat reply: a lead line, each quote with its ``[n]`` marker, then Sources.
 
     With ``turn`` the markers and source entries link to the sources panel's anchors."""
-    if answer.answered:
+    from .present import TENTATIVE, TENTATIVE_WHY
+
+    if answer.answered and answer.tentative:
+        lines = [f"**{TENTATIVE}** ({TENTATIVE_WHY}):"]
+    elif answer.answered:
         lines = ["**From the articles:**"]
     elif answer.quotes:
         lines = [f"**{NO_ANSWER_LEAD}** {LOOK_AT}"]
