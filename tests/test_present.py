@@ -121,6 +121,10 @@ def test_export_csv_and_markdown():
     assert rows[2]["answered"].startswith("no")
     md = export_markdown(turns)
     assert "## How many?" in md and "Daily Kos, 3 February 2025, paragraph 2" in md and "not an answer" in md
+    assert "From the articles:" in md and "Perhaps" not in md
+    tentative = [("How many guards?", True, [quote], True)]
+    assert list(csv.DictReader(io.StringIO(export_csv(tentative))))[0]["answered"] == "perhaps (tentative)"
+    assert "Perhaps from the articles (the closest match" in export_markdown(tentative)
 
 
 # ---------------------------------------------------------------- the stored conversation (qa/serve/chat.py)

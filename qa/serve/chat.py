@@ -131,7 +131,7 @@ def history(engine, turns: Sequence[dict], echo) -> list[dict]:
 
 def export(engine, turns: Sequence[dict]) -> str:
     rows = [
-        (str(t.get("question") or ""), bool(t.get("answered")), turn_quotes(engine, t))
+        (str(t.get("question") or ""), bool(t.get("answered")), turn_quotes(engine, t), bool(t.get("tentative")))
         for t in turns
         if not t.get("error")
     ]

@@ -312,14 +312,19 @@ READER_EMPTY = '<p class="qa-empty">Open any source ([n], or "open article") to 
 # ---------------------------------------------------------------- export
 
 
-def export_rows(turns: Sequence[tuple[str, bool, Sequence[Quote]]]) -> list[dict]:
+def _verdict(answered: bool, tentative: Sequence[bool]) -> str:
+    return ("perhaps (tentative)" if any(tentative) else "yes") if answered else "no (closest passage)"
+
+
+def export_rows(turns: Sequence[tuple]) -> list[dict]:
+    """Rows of ``(question, answered, quotes[, tentative])`` turns, one per quote."""
     rows = []
-    for question, answered, quotes in turns:
+    for question, answered, quotes, *tentative in turns:
         for n, q in enumerate(quotes, 1):
             rows.append(
                 {
                     "question": question,
-                    "answered": "yes" if answered else "no (closest passage)",
+                    "answered": _verdict(answered, tentative),
                     "rank": n,
                     "quote": q.text,
                     "article": title_words(q.title, q.doc_id),
@@ -351,10 +356,15 @@ def export_csv(turns) -> str:
 
 def export_markdown(turns) -> str:
     lines = ["# Conversation with the articles", ""]
-    for question, answered, quotes in turns:
+    for question, answered, quotes, *tentative in turns:
         lines.append(f"## {' '.join(question.split())}")
         lines.append("")
-        lines.append("From the articles:" if answered else "The articles don't say. Closest passages (not an answer):")
+        if answered and any(tentative):
+            lines.append(f"{TENTATIVE} ({TENTATIVE_WHY}):")
+        else:
+            lines.append(
+                "From the articles:" if answered else "The articles don't say. Closest passages (not an answer):"
+            )
         lines.append("")
         for n, q in enumerate(quotes, 1):
             lines.append(f"{n}. “{' '.join(q.text.split())}”  ")
