@@ -64,7 +64,7 @@ eval: install
 quality: install
 	$(BIN)/python benchmarks/quality.py --json docs/quality.json
 
-# The learnt answer stage (qa/models/): the reader (~65 min on 2 cores), then pre-ranking,
+# The learnt answer stage (qa/models/): the reader (~63 min on 2 cores, bf16 where the CPU has it), then pre-ranking,
 # re-scoring and answerability around it (~10 min, +5 to index its articles on a fresh machine).
 # Fixed seeds; see qa/models/MODEL_CARD.md.
 train: install

@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         "bf16": bf16_wanted(args.precision, args.device),
         "max_length": MAX_LENGTH,
         "pairs": len(examples),
+        "questions_used": len({e.group for e in examples}),
         "articles": len(articles),
         "train_minutes": round(trained / 60, 1),
         "total_minutes": round((time.time() - t0) / 60, 1),  # with examples, export and held-out scoring
