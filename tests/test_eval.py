@@ -56,6 +56,13 @@ def test_score_counts_ranks_spans_and_abstention(tmp_path):
     assert m["span@1"] == 1.0
     assert m["coverage"] == 0.5 and m["abstention"] == 1.0
     assert m["latency_p50_ms"] == 2.0
+    assert "sure_coverage" not in m and "sure_abstention" not in m  # no tentative tier in these predictions
+    # With a tier: a tentative answer counts as answered, but not as a sure one.
+    preds[0]["tentative"] = True
+    preds[2].update(answered=True, tentative=True, quotes=[{"doc_id": "d1", "start": 0, "end": 4, "text": "none"}])
+    m = score(items, preds)
+    assert m["coverage"] == 0.5 and m["sure_coverage"] == 0.0
+    assert m["abstention"] == 0.0 and m["sure_abstention"] == 1.0
 
 
 @pytest.mark.parametrize(

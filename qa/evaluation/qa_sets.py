@@ -149,6 +149,14 @@ def score(items: list[Item], predictions: list[dict]) -> dict:
             m["phrase_f1"] = float(np.mean([f for _, f in ems_f1s]))
     if out_scope:
         m["abstention"] = float(np.mean([not p["answered"] for _, p in out_scope]))
+    # With a tentative tier ("Perhaps from the articles"): answers given without that hedge,
+    # and out-of-scope questions that never got one (abstained, or only a tentative answer).
+    sure = lambda p: p["answered"] and not p.get("tentative", False)  # noqa: E731
+    if any("tentative" in p for p in predictions):
+        if in_scope:
+            m["sure_coverage"] = float(np.mean([sure(p) for _, p in in_scope]))
+        if out_scope:
+            m["sure_abstention"] = float(np.mean([not sure(p) for _, p in out_scope]))
     lat = [p["latency_ms"] for p in predictions]
     m["latency_p50_ms"], m["latency_p95_ms"] = float(np.percentile(lat, 50)), float(np.percentile(lat, 95))
     return m
@@ -184,6 +192,8 @@ COLUMNS = (
     "phrase_f1",
     "coverage",
     "abstention",
+    "sure_coverage",
+    "sure_abstention",
     "latency_p50_ms",
     "latency_p95_ms",
 )
