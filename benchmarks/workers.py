@@ -279,11 +279,13 @@ def run_web(index: Path, docs: Path, qfile: Path, workers: int, asks: int, fork:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 sys.exit(f"the web app did not start ({' '.join(commands[0])})")
             time.sleep(0.5)
+        # The same questions in every run, whatever the number of workers: each question reads
+        # its own pages of the memory-mapped index, and more distinct questions would show up
+        # as more shared pages in the summed PSS, not as what a worker adds.
         questions = json.loads(qfile.read_text())
-        for i in range(workers):  # forked: the server hands them round, so each worker answers some
-            client = Client(f"http://127.0.0.1:{port + i % ports}/", verbose=False, download_files=False)
-            for q in range(asks):
-                client.predict(questions[(i * 37 + q) % len(questions)], api_name="/chat")
+        clients = [Client(f"http://127.0.0.1:{port + i}/", verbose=False, download_files=False) for i in range(ports)]
+        for q in range(asks):  # replicas: round-robin; forked: the server hands them round
+            clients[q % ports].predict(questions[q % len(questions)], api_name="/chat")
         mem = [m for p in procs for m in session_memory(p.pid)]
     finally:
         for p in procs:
@@ -313,7 +315,9 @@ def main() -> None:
     )
     ap.add_argument("--web", action="store_true", help="measure the web app's memory (app.py) instead")
     ap.add_argument("--docs", type=Path, default=ROOT / "seeds", help="--web: the index's document folder")
-    ap.add_argument("--asks", type=int, default=10, help="--web: questions asked of each worker before measuring")
+    ap.add_argument(
+        "--asks", type=int, default=40, help="--web: questions asked before measuring (the same ones in every run)"
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     qfile = args.questions_file
