@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-REPLY_STARTS = ("**From the articles:**", "**The articles don't say.**")
+REPLY_STARTS = ("**From the articles:**", "**Perhaps from the articles** (", "**The articles don't say.**")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

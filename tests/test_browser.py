@@ -252,7 +252,8 @@ def test_answer_card_in_view_with_each_source_beside_its_quote(seed_app, open_pa
     page = open_page(seed_app.url, width=1366, height=900)
     reply = ask(page, SEED_QUESTION, 0)
     text = reply.inner_text()
-    assert text.startswith("From the articles") and "40,000" in text
+    # Answered (plainly, or with the tentative tier's "Perhaps": that is the judge's call, not the card's).
+    assert text.startswith(("From the articles", "Perhaps from the articles")) and "40,000" in text
     # The answer phrase inside the top quote is marked.
     assert "40,000" in reply.locator(".qa-top mark.qa-phrase").inner_text()
     top_in_view(page, reply)
