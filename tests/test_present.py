@@ -155,6 +155,10 @@ def test_stored_turns_are_checked_against_the_index(fake_engine):
     assert f'data-start="{start}"' in view and 'class="qa-active"' in view
     assert "No article" in reader(fake_engine, turns, "?doc=nope")
     assert load_turns(fake_engine, "junk") == [] and load_turns(fake_engine, None) == []
+    # A tentative answer stays tentative when the page reloads the stored conversation.
+    perhaps = load_turns(fake_engine, [dict(first, answered=True, tentative=True)])[0]
+    assert perhaps["tentative"] and "Perhaps from the articles" in card(fake_engine, perhaps)
+    assert load_turns(fake_engine, [first])[0]["tentative"] is bool(first["tentative"])
 
 
 def test_ui_step_always_returns_a_well_formed_update(fake_engine):

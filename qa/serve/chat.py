@@ -152,6 +152,7 @@ def load_turns(engine, stored: Any) -> list[dict]:
             "asked": str(t.get("asked") or t["question"])[:4000],
             "note": str(t.get("note") or "")[:4000],
             "answered": bool(t.get("answered")),
+            "tentative": bool(t.get("tentative")),
             "quotes": [r for r in (t.get("quotes") or [])[:10] if quote_from_ref(engine, r) is not None]
             if isinstance(t.get("quotes"), list)
             else [],
