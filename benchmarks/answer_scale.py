@@ -213,7 +213,9 @@ def folder_mb(folder: Path) -> float:
 
 
 # Whole (~75 lines): one size of the benchmark, its steps in order (corpus, build, serve, report).
-def one_size(target: int, model: str, arts, varier: Varier, questions_n: int, rebuild: bool) -> dict:
+def one_size(
+    target: int, model: str, arts, varier: Varier, questions_n: int, rebuild: bool, serve_only: bool = False
+) -> dict:
     tag = f"{target}-{model.replace('/', '_')}"
     docs, index = WORK / f"docs-{target}", WORK / f"index-{tag}"
     if rebuild:
@@ -228,10 +230,16 @@ def one_size(target: int, model: str, arts, varier: Varier, questions_n: int, re
         random.Random(7).shuffle(qs)
         qfile.write_text(json.dumps(qs[: questions_n + 1]))
     print(f"[{tag}] corpus: {sum(1 for _ in docs.glob('*.txt'))} documents (load {load()})", flush=True)
-    build = run_step(BUILD, str(docs), str(index), model, "full")
+    if serve_only and (index / "manifest.json").is_file():
+        build = None  # the index of an earlier run, as it is (its update documents included)
+    else:
+        build = run_step(BUILD, str(docs), str(index), model, "full")
     manifest = json.loads((index / "manifest.json").read_text())
     counts = manifest["counts"]
-    print(f"[{tag}] built {counts} in {build['seconds']:.1f} s, peak {build['peak_rss_mb']} MB", flush=True)
+    if build:
+        print(f"[{tag}] built {counts} in {build['seconds']:.1f} s, peak {build['peak_rss_mb']} MB", flush=True)
+    else:
+        print(f"[{tag}] serving the index already built: {counts}", flush=True)
     serve = run_step(SERVE, str(index), str(qfile), "{}")
     # The build tunes nprobe on noisy copies of stored vectors; how that tracks real questions
     # depends on the vectors.  Also measured: the nprobe the questions themselves need.
@@ -246,6 +254,19 @@ def one_size(target: int, model: str, arts, varier: Varier, questions_n: int, re
         f"(+ encode {pct(serve['encode_ms'], 50):.1f}), peak {serve['peak_rss_mb']} MB (load {load()})",
         flush=True,
     )
+    served = serving_figures(serve, serve_q, needed)
+    if serve_only:
+        return {
+            "target_sentences": target,
+            "model": model,
+            "stand_in_embedder": model == STANDIN,
+            "counts": counts,
+            "vectors": {k: v.get("kind") for k, v in manifest.get("vectors", {}).items()},
+            "index_mb": round(folder_mb(index), 1),
+            "built_here": build is not None,
+            **served,
+            "load_average": load(),
+        }
     # 1 % new documents: varied copies the corpus does not hold yet.
     new_docs = WORK / f"new-{tag}"
     shutil.rmtree(new_docs, ignore_errors=True)
@@ -264,6 +285,19 @@ def one_size(target: int, model: str, arts, varier: Varier, questions_n: int, re
         "build_s": round(build["seconds"], 1),
         "build_peak_rss_mb": build["peak_rss_mb"],
         "index_mb": round(folder_mb(index), 1),
+        **served,
+        "update_reused_index": not update["build"]["full"],
+        "update_added_documents": after["build"]["added"],
+        "update_added_sentences": after["counts"]["sentences"] - counts["sentences"],
+        "update_s": round(update["seconds"], 1),
+        "update_share_of_build": round(update["seconds"] / build["seconds"], 3),
+        "load_average": load(),
+    }
+
+
+def serving_figures(serve: dict, serve_q: dict | None, needed: dict) -> dict:
+    """The serving process's figures (``serve``; ``serve_q``: again at the questions' nprobe)."""
+    return {
         "nprobe_for_questions": needed,
         "answer_p50_ms_question_nprobe": round(pct(serve_q["answer_ms"], 50), 2) if serve_q else None,
         "answer_p95_ms_question_nprobe": round(pct(serve_q["answer_ms"], 95), 2) if serve_q else None,
@@ -283,12 +317,6 @@ def one_size(target: int, model: str, arts, varier: Varier, questions_n: int, re
         "serve_peak_rss_mb": serve["peak_rss_mb"],
         "serve_pss_mb": serve.get("pss_mb"),
         "serve_private_mb": serve.get("private_clean_mb", 0) + serve.get("private_dirty_mb", 0),
-        "update_reused_index": not update["build"]["full"],
-        "update_added_documents": after["build"]["added"],
-        "update_added_sentences": after["counts"]["sentences"] - counts["sentences"],
-        "update_s": round(update["seconds"], 1),
-        "update_share_of_build": round(update["seconds"] / build["seconds"], 3),
-        "load_average": load(),
     }
 
 
@@ -369,6 +397,11 @@ def main() -> None:
     )
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--rebuild", action="store_true", help="remake corpora and indexes")
+    ap.add_argument(
+        "--serve-only",
+        action="store_true",
+        help="measure serving on the indexes already built (build one only where none is); no build or update figures",
+    )
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--plot", type=Path, help="plot latency and memory against size (PNG)")
     args = ap.parse_args()
@@ -377,7 +410,7 @@ def main() -> None:
     varier = Varier([t for _, t, _ in arts])
     results = []
     for size in args.sizes:
-        results.append(one_size(size, args.model, arts, varier, args.questions, args.rebuild))
+        results.append(one_size(size, args.model, arts, varier, args.questions, args.rebuild, args.serve_only))
         if args.json:  # after each size: a long run keeps what it measured
             args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=1) + "\n")
     if len(results) > 1:

@@ -59,6 +59,10 @@ def test_top_k_equals_full_scoring_on_a_large_zipf_index(zipf_model):
     terms = [0, 5, 77, 1500]
     full = np.asarray(zipf_model.get_scores_from_ids(terms), dtype=np.float32)
     assert lex.scores_of(np.array(terms), rows).tobytes() == full[rows].tobytes()
+    # Increasing rows, more of them than a rare term's postings: that term's postings are
+    # searched in the rows instead (same floats).
+    many = np.unique(rng.integers(0, zipf_model.scores["num_docs"], size=5_000))
+    assert lex.scores_of(np.array(terms), many).tobytes() == full[many].tobytes()
 
 
 def test_top_k_without_fill_lists_only_rows_holding_a_term(zipf_model):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from qa.answer.reader import READER_DIR, Reader, ReaderError
+from qa.answer.reader import READER_DIR, Reader, ReaderError, batches
 from qa.answer.scoring import READER_SCORER_FILE, ReaderScorer
 
 from .conftest import ROOT, SEED_QA, cli
@@ -51,6 +51,32 @@ def test_reader_handles_empty_and_odd_input(reader):
     rel, phrases = reader.read("Who?", ["", "x" * 5000, "\u202e\u0000 — ü"])
     assert len(rel) == 3 and np.isfinite(rel).all()
     assert phrases[0] == ""
+
+
+def test_batches_cover_every_sentence_once_with_the_least_padding():
+    import itertools
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        lengths = sorted(rng.integers(8, 96, size=rng.integers(1, 12)).tolist())
+        cuts = batches(lengths, 4, run_cost=40)
+        assert [a for a, _ in cuts] == [0] + [b for _, b in cuts[:-1]] and cuts[-1][1] == len(lengths)
+        assert all(0 < b - a <= 4 for a, b in cuts)
+
+        def cost(parts):
+            return sum((b - a) * lengths[b - 1] + 40 for a, b in parts)
+
+        # Against every way of cutting the sorted lengths into runs of at most 4.
+        n = len(lengths)
+        best = min(
+            cost(list(zip((0, *c), (*c, n))))
+            for r in range(n)
+            for c in itertools.combinations(range(1, n), r)
+            if all(0 < b - a <= 4 for a, b in zip((0, *c), (*c, n)))
+        )
+        assert cost(cuts) == best
+    assert batches([], 8) == []
+    assert batches([40] * 7, 8) == [(0, 7)]  # equal lengths: one run
 
 
 def test_missing_reader_is_a_clear_error(tmp_path):

@@ -135,6 +135,18 @@ def test_mmap_load_maps_the_file_instead_of_reading_it(built, tmp_path, kind):
     assert mapped.ntotal == read.ntotal == index.ntotal
 
 
+@pytest.mark.parametrize("kind", ("ivf-sq8", "ivf-flat"))
+def test_mapped_lists_are_searched_without_prefetch_threads(built, tmp_path, kind):
+    # faiss's mapped inverted lists start 32 prefetch threads per search by default: a third
+    # of the search time on 2 cores at 10^6 vectors, for pages the search touches anyway.
+    import faiss
+
+    index, _ = built[kind]
+    mapped = V.load_vector_index(V.save_vector_index(index, tmp_path / "m.faiss"), mmap=True)
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(mapped).invlists)
+    assert type(lists).__name__ == "OnDiskInvertedLists" and lists.prefetch_nthread == 0
+
+
 @pytest.mark.parametrize("kind", ("flat", *ANN_KINDS))
 def test_vectors_of_gives_the_stored_vectors(built, data, tmp_path, kind):
     index, _ = built[kind]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from functools import lru_cache
+from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
@@ -22,6 +22,7 @@ from .scoring import (
     UNIT_FEATURES,
     ReaderScorer,
     Scorer,
+    SentenceTerms,
     answer_type_score,
     novelty_score,
     question_type,
@@ -57,6 +58,29 @@ def clean_question(question: str) -> str:
     return text
 
 
+class TermsCache:
+    """:class:`SentenceTerms` by sentence row, the ``size`` most recently used kept; the
+    texts of the rows not kept are read in one go."""
+
+    def __init__(self, index: Index, size: int) -> None:
+        self.index, self.size = index, max(int(size), 1)
+        self._kept: OrderedDict[int, SentenceTerms] = OrderedDict()
+
+    def many(self, rows: np.ndarray) -> list[SentenceTerms]:
+        kept = self._kept
+        rows = [int(r) for r in rows]
+        missing = [r for r in dict.fromkeys(rows) if r not in kept]
+        for r, text in zip(missing, self.index.texts(self.index.sentences, missing)):
+            kept[r] = sentence_terms(text)
+        out = []
+        for r in rows:
+            kept.move_to_end(r)
+            out.append(kept[r])
+        while len(kept) > self.size:
+            kept.popitem(last=False)
+        return out
+
+
 class Engine:
     """Answers questions from one loaded index."""
 
@@ -79,8 +103,7 @@ class Engine:
         # Question-independent words and answer-type items of each sentence, computed on
         # first use (regexes over the candidates' text were most of the quote-selection time).
         # Sized to the collection: every sentence of a small one, the hot ones of a large one.
-        size = min(len(index.sentences), SENTENCE_CACHE)
-        self.sentence_terms = lru_cache(maxsize=size)(lambda sid: sentence_terms(index.text(index.sentences, sid)))
+        self.sentence_terms = TermsCache(index, min(len(index.sentences), SENTENCE_CACHE))
 
     # ------------------------------------------------------------ public
 
@@ -318,7 +341,7 @@ class Engine:
         chunks, of_cand = np.unique(table[cand, Col.CHUNK], return_inverse=True)
         qtype = question_type(question)
         asked = question_words(question)
-        terms = [self.sentence_terms(int(c)) for c in cand]
+        terms = self.sentence_terms.many(cand)
         feats = {
             "sentence_dense": dense,
             "chunk_dense": r.chunk_dense(sig.query_vector, chunks)[of_cand],
@@ -396,7 +419,7 @@ class Engine:
         top = order[: rs.depth]
         rows = np.unique(np.concatenate([firsts[top], lasts[top]]))
         table = self.index.sentences
-        readings = self.reader.readings(question, [self.index.text(table, int(cand[r])) for r in rows])
+        readings = self.reader.readings(question, self.index.texts(table, cand[rows]))
         read = dict(zip(rows.tolist(), readings))
         length = UNIT_FEATURES.index("length")
         R = np.empty((len(top), len(READER_FEATURES)))

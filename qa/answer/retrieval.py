@@ -71,14 +71,47 @@ class Lexical:
         if self._model is not None:
             return _bm25_scores(self._model, list(terms))[rows] if len(terms) else np.zeros(len(rows), np.float32)
         acc = np.zeros(len(rows), dtype=np.float32)
+        increasing = bool(np.all(rows[1:] > rows[:-1]))
         for t in terms:
-            ids, vals = self._postings(int(t))
-            if not len(ids) or not len(rows):
-                continue
-            at = np.minimum(np.searchsorted(ids, rows), len(ids) - 1)
-            hit = ids[at] == rows
-            acc[hit] += vals[at[hit]]
+            at, vals = self._lookup(int(t), rows, increasing)
+            acc[at] += vals
         return acc
+
+    def _lookup(self, term: int, rows: np.ndarray, increasing: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in ``rows`` holding ``term`` and its contributions there.  For rows
+        strictly increasing (as every caller passes them) a short posting list is searched
+        in the rows rather than the rows in it: binary searches for the shorter side."""
+        ids, vals = self._postings(term)
+        if not len(ids) or not len(rows):
+            return np.zeros(0, dtype=np.int64), vals[:0]
+        if increasing and len(ids) < len(rows):
+            at = np.minimum(np.searchsorted(rows, ids), len(rows) - 1)
+            hit = rows[at] == ids
+            return at[hit], vals[hit]
+        at = np.minimum(np.searchsorted(ids, rows), len(ids) - 1)
+        hit = ids[at] == rows
+        return np.flatnonzero(hit), vals[at[hit]]
+
+    def _may_reach(
+        self, rows: np.ndarray, partial: np.ndarray, later: list[int], rest: float, theta: float
+    ) -> np.ndarray:
+        """Of ``rows`` first seen at a term (they hold no earlier one; ``partial``: that
+        term's contribution), those that may still score ``theta`` or more.  Later terms'
+        contributions are added one by one (the highest bounds first), and a row is let go
+        as soon as what it has plus the bounds ``rest`` of the terms not added yet falls
+        below ``theta`` (the non-essential lists of MaxScore).  A row let go is not in the
+        top k (``theta`` only rises); when a later term's postings hold it again, it is
+        judged again there, from less evidence: let go again, or scored in full."""
+        partial = partial.astype(np.float64)
+        for u in later:
+            alive = ~_surely_below(partial + rest, theta)
+            rows, partial = rows[alive], partial[alive]
+            if len(rows) <= 256:  # few enough: scoring them in full costs less than pruning on
+                return rows
+            at, vals = self._lookup(u, rows, True)
+            partial[at] += vals
+            rest -= float(self.upper_bounds[u])
+        return rows[~_surely_below(partial, theta)]
 
     def top(self, terms: np.ndarray, k: int, fill: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows and their scores, best first (ties: lower row first).  Only
@@ -97,13 +130,15 @@ class Lexical:
         found = np.zeros(0, dtype=np.int64)
         scores = np.zeros(0, dtype=np.float32)
         for j, t in enumerate(order):
+            ids, vals = self._postings(t)
+            keep = ~np.isin(ids, found, assume_unique=True)
+            new = ids[keep]
             if len(found) >= k:
                 theta = float(np.partition(scores, len(scores) - k)[len(scores) - k])
                 # A row not found yet holds only terms still to come: it scores at most rest_ub.
-                if rest_ub * (1 + 1e-5) + 1e-6 < theta:
+                if _surely_below(rest_ub, theta):
                     break
-            ids, _ = self._postings(t)
-            new = np.setdiff1d(ids, found, assume_unique=True)
+                new = self._may_reach(new, vals[keep], order[j + 1 :], rest_ub - float(self.upper_bounds[t]), theta)
             if len(new):
                 found = np.concatenate([found, new])
                 scores = np.concatenate([scores, self.scores_of(terms, new)])
@@ -116,6 +151,12 @@ class Lexical:
             ids = np.concatenate([ids, extra])
             vals = np.concatenate([vals, np.zeros(len(extra), dtype=np.float32)])
         return ids, vals
+
+
+def _surely_below(bound, theta: float):
+    """``bound`` (float64 sums of float32 scores; a number or an array) is below ``theta``
+    by more than any float32 rounding of the same sums could make up."""
+    return bound * (1 + 1e-5) + 1e-6 < theta
 
 
 def top_indices(scores: np.ndarray, k: int) -> np.ndarray:

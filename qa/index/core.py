@@ -71,8 +71,12 @@ class Index:
 
     def text(self, table: np.ndarray, row: int) -> str:
         """The text of row ``row`` of a sentence, paragraph or chunk table."""
-        doc, start, end = (int(x) for x in table[row, Col.SPAN])
+        doc, start, end = table[row, : Col.END + 1].tolist()  # DOC, START, END: a view, as Python ints
         return self.cut(doc, start, end)
+
+    def texts(self, table: np.ndarray, rows) -> list[str]:
+        """The texts of rows ``rows`` of a sentence, paragraph or chunk table."""
+        return [self.cut(d, a, b) for d, a, b in table[np.asarray(rows, dtype=np.int64), : Col.END + 1].tolist()]
 
     def cut(self, doc: int, start: int, end: int) -> str:
         """Characters ``[start, end)`` of the text of the document at position ``doc``."""

@@ -89,7 +89,7 @@ class MappedTexts(Texts):
         return self.slice(doc, 0, int(self.lengths[doc]))
 
     def slice(self, doc: int, start: int, end: int) -> str:
-        offset, width, length = (int(x) for x in self.table[doc])
+        offset, width, length = self.table[doc].tolist()
         start, end = max(0, min(start, length)), max(0, min(end, length))
         if end <= start:
             return ""

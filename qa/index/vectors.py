@@ -323,8 +323,17 @@ def load_vector_index(path: Path, mmap: bool = True):
     if not mmap:
         return faiss.read_index(path)
     # The kind decides the flag: IO_FLAG_MMAP on a flat index copies it instead of mapping.
-    flag = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if _is_ivf_file(path) else faiss.IO_FLAG_MMAP_IFC
-    return faiss.read_index(path, flag)
+    ivf = _is_ivf_file(path)
+    index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if ivf else faiss.IO_FLAG_MMAP_IFC)
+    if ivf:
+        lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(index).invlists)
+        if hasattr(lists, "prefetch_nthread"):
+            # Mapped lists (OnDiskInvertedLists) start 32 threads per search to pre-read the
+            # visited cells: on a few cores that cost a third of the search time at 10^6
+            # vectors (benchmarks/answer_scale.py), and the pages are warm after the first
+            # questions anyway.  Same results; the search reads the pages itself.
+            lists.prefetch_nthread = 0
+    return index
 
 
 def _is_ivf_file(path: str) -> bool:
