@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field, fields
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -72,16 +70,15 @@ def question_type(question: str) -> str:
 
 class SentenceTerms:
     """What the question-independent features need from one sentence, computed once: its
-    lower-cased words and how often each occurs, and — on first need, per answer kind —
+    lower-cased words, and — on first need, per answer kind —
     the words of each item of that kind (a question asks for one kind at most)."""
 
-    __slots__ = ("sentence", "words", "counts", "_items")
+    __slots__ = ("sentence", "words", "_items")
 
     def __init__(self, sentence: str) -> None:
         self.sentence = sentence
         # (ASCII text: lower-casing first cannot move a word boundary, and is 2x faster.)
         self.words = tuple(_words_lower(sentence))
-        self.counts = Counter(self.words)
         self._items: dict[str, tuple[frozenset[str], ...]] = {}
 
     def items(self, kind: str) -> tuple[frozenset[str], ...]:
@@ -130,7 +127,7 @@ def answer_type_score(qtype: str, asked: frozenset[str], terms: SentenceTerms) -
 def novelty_score(asked: frozenset[str], terms: SentenceTerms) -> float:
     """Share of the sentence's words that are not in the question."""
     n = len(terms.words)
-    return (n - sum(map(terms.counts.get, asked, repeat(0)))) / max(n, 1)
+    return (n - sum(map(asked.__contains__, terms.words))) / max(n, 1)
 
 
 # ---------------------------------------------------------------- quote units
