@@ -121,3 +121,24 @@ def test_confidence_and_the_tentative_tier(engine):
         assert "confidence" not in baseline.to_prediction() and "tentative" not in baseline.to_prediction()
     finally:
         engine.reader_scorer = shipped
+
+
+def test_sentence_word_cache_gives_each_thread_the_right_sentences(fake_engine):
+    # The web app answers several questions at once on one engine: its per-sentence cache is
+    # shared, and here far smaller than what is asked of it, so entries are evicted constantly.
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from qa.answer.engine import TermsCache
+    from qa.answer.scoring import sentence_terms
+
+    index = fake_engine.index
+    cache = TermsCache(index, size=16)
+    rng = np.random.default_rng(0)
+    asks = [rng.integers(0, len(index.sentences), size=60) for _ in range(200)]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda rows: [t.words for t in cache.many(rows)], asks))
+    for rows, words in zip(asks, got):
+        assert words == [sentence_terms(index.text(index.sentences, int(r))).words for r in rows]
+    assert len(cache._kept) <= 16

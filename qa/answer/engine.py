@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import OrderedDict
 from typing import Sequence
@@ -60,25 +61,28 @@ def clean_question(question: str) -> str:
 
 class TermsCache:
     """:class:`SentenceTerms` by sentence row, the ``size`` most recently used kept; the
-    texts of the rows not kept are read in one go."""
+    texts of the rows not kept are read in one go.  Safe to share between the threads that
+    answer questions at once (the web app's)."""
 
     def __init__(self, index: Index, size: int) -> None:
         self.index, self.size = index, max(int(size), 1)
         self._kept: OrderedDict[int, SentenceTerms] = OrderedDict()
+        self._lock = threading.Lock()
 
     def many(self, rows: np.ndarray) -> list[SentenceTerms]:
-        kept = self._kept
-        rows = [int(r) for r in rows]
-        missing = [r for r in dict.fromkeys(rows) if r not in kept]
-        for r, text in zip(missing, self.index.texts(self.index.sentences, missing)):
-            kept[r] = sentence_terms(text)
-        out = []
-        for r in rows:
-            kept.move_to_end(r)
-            out.append(kept[r])
-        while len(kept) > self.size:
-            kept.popitem(last=False)
-        return out
+        distinct = list(dict.fromkeys(int(r) for r in rows))
+        with self._lock:
+            have = {r: self._kept[r] for r in distinct if r in self._kept}
+            for r in have:
+                self._kept.move_to_end(r)
+        missing = [r for r in distinct if r not in have]
+        new = dict(zip(missing, map(sentence_terms, self.index.texts(self.index.sentences, missing))))
+        with self._lock:
+            self._kept.update(new)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        have.update(new)
+        return [have[int(r)] for r in rows]
 
 
 class Engine:
