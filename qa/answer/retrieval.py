@@ -58,7 +58,8 @@ class Lexical:
         out = np.zeros(len(counts), dtype=np.float64)
         used = counts > 0
         if used.any():
-            out[used] = np.maximum.reduceat(np.asarray(self.data, dtype=np.float64), self.indptr[:-1][used])
+            # (A maximum is one of the values: no wider copy of the postings needed.)
+            out[used] = np.maximum.reduceat(self.data, self.indptr[:-1][used])
         return out
 
     def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
