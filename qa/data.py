@@ -91,12 +91,15 @@ class Answer:
     confidence: float | None = None
     # answered, but below the level that near-topic unanswerable questions rarely reach
     tentative: bool = False
+    # the question as searched when misspelt words were corrected (qa/answer/spelling.py)
+    searched_as: str | None = None
 
     def to_prediction(self, qid: str = "") -> dict:
         """The prediction object of eval/FORMAT.md, plus titles and citations."""
         out: dict = {"id": qid} if qid else {}
         out.update(
             question=self.question,
+            **({"searched_as": self.searched_as} if self.searched_as else {}),
             answered=self.answered,
             **(
                 {"confidence": round(self.confidence, 4), "tentative": self.tentative}

@@ -54,6 +54,8 @@ class QuerySettings:
     candidates: int = 60
     # Torch threads for encoding; 0 leaves torch's default.  (A build encodes with as many.)
     threads: int = 0
+    # Search for misspelt question words as the collection spells them (qa/answer/spelling.py).
+    spelling: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Settings:
     min_confidence: float | None = QuerySettings.min_confidence
     candidates: int = QuerySettings.candidates
     threads: int = QuerySettings.threads
+    spelling: bool = QuerySettings.spelling
     backend: str = BuildSettings.backend
     vector_index: str = BuildSettings.vector_index
     max_document_mb: float = BuildSettings.max_document_mb
@@ -102,11 +105,12 @@ class Settings:
             default = getattr(cls, f.name)
             kind = float if default is None else type(default)
             try:
+                if isinstance(default, bool):
+                    values[f.name] = _flag(raw)
+                    continue
                 values[f.name] = Path(raw) if isinstance(default, Path) else kind(raw)
             except ValueError:
-                raise SettingsError(
-                    f"QA_{f.name.upper()}={raw[:40]!r}: not {'a number' if kind in (int, float) else 'a valid value'}"
-                ) from None
+                raise SettingsError(f"QA_{f.name.upper()}={raw[:40]!r}: not {_expected(kind)}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("docs", "index"):
             if key in values:
@@ -119,3 +123,19 @@ class Settings:
     def with_(self, **changes: object) -> "Settings":
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+
+def _expected(kind: type) -> str:
+    if kind is bool:
+        return "on or off (1/0, true/false, yes/no)"
+    return "a number" if kind in (int, float) else "a valid value"
+
+
+def _flag(raw: str) -> bool:
+    """An on/off environment value (1/0, true/false, yes/no, on/off)."""
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

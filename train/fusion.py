@@ -262,8 +262,9 @@ def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float
     conf_in, conf_out = [], []
     for it in items:
         engine_seeds.reader_scorer = rs
-        sig = engine_seeds.retriever.signals(it.question, top_sentences=100)
-        _, c = engine_seeds._read(it.question, sig, 5, None)
+        question = engine_seeds.speller.correct(it.question)  # as the product reads it
+        sig = engine_seeds.retriever.signals(question, top_sentences=100)
+        _, c = engine_seeds._read(question, sig, 5, None)
         (conf_in if it.in_scope else conf_out).append(c)
     conf_in, conf_out = np.array(conf_in), np.array(conf_out)
     t = float(np.quantile(conf_in, 1 - coverage, method="lower"))

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..errors import QuestionError
 from ..index import Index
 from .retrieval import Retriever, Signals, top_indices
 from .reader import Reader, shipped_reader
+from .spelling import Speller
 from .scoring import (
     ANSWERABILITY_FEATURES,
     FEATURES,
@@ -122,6 +124,11 @@ class Engine:
         """Ranked quotes for ``question`` (at most ``k``), restricted to ``doc_ids`` if given."""
         started = time.perf_counter()
         text = clean_question(question)
+        searched = self.speller.correct(text) if self.settings.spelling else text
+        if searched != text:
+            text, query_vector = searched, None  # a vector of the misspelt question no longer fits
+        else:
+            searched = None
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= MAX_QUOTES:
             raise QuestionError(f"the number of quotes must be between 1 and {MAX_QUOTES} (got {k})")
@@ -153,9 +160,15 @@ class Engine:
             latency_ms=(time.perf_counter() - started) * 1000,
             confidence=confidence,
             tentative=answered and confidence is not None and sure is not None and confidence < max(sure, threshold),
+            searched_as=searched,
         )
 
     # ------------------------------------------------------------ helpers
+
+    @cached_property
+    def speller(self) -> Speller:
+        """Corrects misspelt question words to the collection's spelling (made on first use)."""
+        return Speller.for_index(self.index)
 
     def _allowed(self, doc_ids: list[str] | None) -> np.ndarray | None:
         if not doc_ids:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 from ..answer.conversation import resolve
 from ..data import Quote
-from .present import Card, READER_EMPTY, export_html, render_card, render_reader
+from .present import Card, READER_EMPTY, export_html, render_card, render_reader, searched_note
 
 log = logging.getLogger("qa.serve.web")
 
@@ -86,10 +86,13 @@ def ask_turn(
             found = [d.text() for d in differences(reading.asked, answer.quotes)]
         except Exception:  # a nicety: never a reason not to answer
             log.exception("looking for differences failed")
+    notes = [reading.note] if reading.note else []
+    if answer.searched_as:
+        notes.append(searched_note(answer.searched_as))
     return {
         "question": text,
         "asked": reading.asked,
-        "note": reading.note,
+        "note": ". ".join(notes),
         "answered": bool(answer.answered),
         "tentative": bool(answer.tentative),
         "quotes": [quote_ref(q) for q in answer.quotes],

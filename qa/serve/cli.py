@@ -248,9 +248,9 @@ def cmd_index(args) -> int:
 
 def render(answer, width: int = 100) -> str:
     """An answer as text: quotes with [n] markers, then the sources they cite."""
-    from .present import TENTATIVE, TENTATIVE_WHY, citation_words
+    from .present import TENTATIVE, TENTATIVE_WHY, citation_words, searched_note
 
-    lines = []
+    lines = [searched_note(answer.searched_as) + "."] if answer.searched_as else []
     if not answer.answered:
         lines.append(answer.message.split(". ")[0] + ".")
         if answer.quotes:

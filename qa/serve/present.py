@@ -187,6 +187,11 @@ TENTATIVE = "Perhaps from the articles"
 TENTATIVE_WHY = "the closest match, but it may not answer exactly this question"
 
 
+def searched_note(searched_as: str) -> str:
+    """The line that says a misspelt question was searched as the collection spells it."""
+    return f"Searched for “{searched_as}” (spelling as in the articles)"
+
+
 def render_card(card: Card, quotes: Sequence[Quote]) -> str:
     """The reply as one card: lead, the best quote first (its answer phrase marked), the
     others folded under "More evidence"; or "the articles don't say" with the closest

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Questions with typos: the answer with and without spelling correction (qa/answer/spelling.py).
+
+    python benchmarks/typos.py                          # held-out articles + the seeds' calibration sets
+    python benchmarks/typos.py --json docs/typos.json
+
+Each question of a QA set gets one typo (seeded): in one of its words of five letters or
+more, at any position, a letter deleted, inserted, replaced, or swapped with the next.
+Both the set as written and its typed copy are answered with ``spelling`` off and on.
+Sets: the held-out SQuAD articles of `make train` (``.train/heldout-index``, never used to
+fit or choose anything) and the seeds' calibration sets (eval/seeds-dev.jsonl and
+eval/seeds-oos-dev.jsonl); the test sets (eval/seeds.jsonl, squad-dev) are not read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import string
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from latency import load, machine  # noqa: E402
+
+from qa.evaluation import load_qa, predict, score  # noqa: E402
+from qa.pipeline import ensure_index, open_engine  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+WORD = re.compile(r"\b[A-Za-z]{5,}\b")
+SHOWN = ("answerable", "out_of_scope", "answer@1", "answer@5", "span@1", "coverage", "abstention", "sure_coverage")
+
+
+def typo(word: str, rng: random.Random) -> str:
+    """``word`` with one random edit."""
+    i = rng.randrange(len(word))
+    c = rng.choice(string.ascii_lowercase)
+    op = rng.choice("dirt")
+    if op == "d":
+        return word[:i] + word[i + 1 :]
+    if op == "i":
+        return word[:i] + c + word[i:]
+    if op == "r":
+        return word[:i] + (c if c != word[i].lower() else rng.choice("aeiou")) + word[i + 1 :]
+    if i == len(word) - 1:
+        i -= 1
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+def typed(items, seed: int = 11):
+    """The items with one typo in each question that has a word of five letters or more."""
+    rng = random.Random(seed)
+    out = []
+    for it in items:
+        words = list(WORD.finditer(it.question))
+        if words:
+            m = rng.choice(words)
+            it = replace(it, question=it.question[: m.start()] + typo(m.group(), rng) + it.question[m.end() :])
+        out.append(it)
+    return out
+
+
+def engine_of(index: Path, docs: Path | None):
+    settings = Settings(index=index) if docs is None else Settings(docs=docs, index=index)
+    return ensure_index(settings)[0] if docs is not None else open_engine(settings)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args()
+    sets = {
+        "held-out articles": (ROOT / ".train" / "heldout-index", None, [ROOT / ".train" / "heldout-qa.jsonl"]),
+        "seeds calibration": (
+            ROOT / "index",
+            ROOT / "seeds",
+            [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"],
+        ),
+    }
+    results = {}
+    for name, (index, docs, files) in sets.items():
+        if not (index / "manifest.json").is_file() and docs is None:
+            print(f"{name}: no index at {index} (run `make train` first); skipped", file=sys.stderr)
+            continue
+        engine = engine_of(index, docs)
+        items = [it for f in files for it in load_qa(f)]
+        results[name] = {}
+        for variant, questions in (("as written", items), ("one typo", typed(items))):
+            for spelling in (False, True):
+                engine.settings = engine.settings.with_(spelling=spelling)
+                row = score(questions, predict(engine, questions))
+                key = f"{variant}, spelling {'on' if spelling else 'off'}"
+                results[name][key] = {k: round(row[k], 3) for k in SHOWN if row.get(k) is not None}
+                print(name, "|", key, "|", results[name][key], flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "load": load(), "results": results}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

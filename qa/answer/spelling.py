@@ -1,0 +1,162 @@
+"""Typos in a question, corrected against the collection's own words.
+
+A reader who types "Which Berkley law profesor is quoted?" should get the answer that
+"Which Berkeley law professor is quoted?" gets: BM25 finds nothing for a misspelt word,
+and the answer stage counts it as a question word the articles never use, so it leans to
+"the articles don't say".  A question word is replaced only when all of these hold:
+
+1. the collection never uses it (its BM25 stem is not in the sentence vocabulary);
+2. it is not an English word as far as the bundled word-piece vocabulary (all-MiniLM-L6-v2's,
+   ~30k entries) can tell: neither its stem, nor that of the word left when a common ending
+   ("-s", "-er", "-ing", …) or beginning ("re-", "un-", …) is taken off, is the stem of a
+   whole word there.  "guards", "lender" or "Venezuelans" asked of articles that never use
+   them are real words, and such a question may simply not be answered;
+3. it has at least :data:`MIN_LETTERS` letters (short words have too many neighbours), all
+   of them ASCII;
+4. one edit that keeps its first letter (a letter deleted, inserted or replaced, or two
+   neighbours swapped, the first two included) turns it into a word whose stem the
+   collection uses, has at least :data:`MIN_LETTERS` letters itself, and is either a word
+   the word-piece vocabulary knows whole or, failing the English test above, a stem that at
+   least :data:`MIN_SENTENCES` sentences hold (the collection's names: "Bukele").  Of
+   several, a word known whole wins, then the stem held by the most sentences, written as a
+   few sentences holding that stem write it.
+
+Nothing is generated: the replacement is that edited spelling, and only the question is
+changed — the quotes stay verbatim.  The answer shows what was searched for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .reader import READER_DIR
+
+MIN_LETTERS = 5
+MIN_SENTENCES = 2
+SAMPLE = 20  # sentences read to see how the collection spells a stem
+_ENDINGS = ("s", "es", "ed", "d", "er", "ers", "ing", "ings", "ly", "ment", "ments", "ness", "ion", "ions", "al")
+_BEGINNINGS = ("re", "un", "in", "dis", "pre", "over", "mis", "non", "co")
+_WORD = re.compile(r"(?<![^\W\d_])[A-Za-z]+(?![^\W\d_])")  # whole words of ASCII letters only
+_LETTERS = string.ascii_lowercase
+
+
+@lru_cache(maxsize=2)
+def known_words(tokenizer_file: str = str(READER_DIR / "tokenizer.json")) -> frozenset[str]:
+    """The whole words of the bundled word-piece vocabulary (empty when it is missing)."""
+    try:
+        vocab = json.loads(Path(tokenizer_file).read_text(encoding="utf-8"))["model"]["vocab"]
+    except (OSError, ValueError, KeyError):
+        return frozenset()
+    return frozenset(w for w in vocab if w.isalpha() and w.isascii())
+
+
+def edits(word: str) -> set[str]:
+    """Every spelling one edit away from ``word`` (lower-case letters)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return (
+        {a + b[1:] for a, b in splits if b}
+        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        | {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+        | {a + c + b for a, b in splits for c in _LETTERS}
+    ) - {word}
+
+
+class Speller:
+    """Corrects a question's unknown words to spellings the collection uses."""
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        frequency: np.ndarray,
+        stemmer,
+        known: frozenset[str],
+        sample: Callable[[int], list[str]] | None = None,
+    ) -> None:
+        self.vocab, self.frequency, self.stemmer, self.known = vocab, frequency, stemmer, known
+        self.english = frozenset(stemmer.stemWords(sorted(known)))  # stems of the known words
+        # A few sentences that hold a stem (by its vocabulary id): how the collection spells it.
+        self.sample = sample
+
+    def english_word(self, word: str) -> bool:
+        """``word`` (lower case) is an English word as far as the known words tell: its stem,
+        or that of the word without a common ending or beginning, is one of theirs."""
+        stem = self.stemmer.stemWord
+        if stem(word) in self.english:
+            return True
+        for end in _ENDINGS:
+            base = word[: -len(end)]
+            if (
+                word.endswith(end)
+                and len(base) >= 3
+                and (stem(base) in self.english or stem(base + "e") in self.english)
+            ):
+                return True
+        return any(
+            word.startswith(b) and len(word) - len(b) >= 4 and stem(word[len(b) :]) in self.english for b in _BEGINNINGS
+        )
+
+    @classmethod
+    def for_index(cls, index) -> "Speller":
+        """The speller of an index's sentence BM25 (stems and how many sentences hold each)."""
+        from ..index.core import english_stemmer
+
+        model = index.bm25_sentences
+        indices, indptr = model.scores["indices"], model.scores["indptr"]
+
+        def sample(term: int) -> list[str]:
+            a = int(indptr[term])
+            return index.texts(index.sentences, np.asarray(indices[a : min(a + SAMPLE, int(indptr[term + 1]))]))
+
+        return cls(model.vocab_dict, np.diff(np.asarray(indptr)), english_stemmer(), known_words(), sample)
+
+    def _written(self, stem: str) -> set[str]:
+        """The words (lower case) of a few sentences holding ``stem``."""
+        if self.sample is None:
+            return set()
+        return {w.lower() for text in self.sample(self.vocab[stem]) for w in _WORD.findall(text)}
+
+    def _used(self, word: str) -> bool:
+        return self.stemmer.stemWord(word) in self.vocab
+
+    def fix(self, word: str) -> str | None:
+        """The spelling to search for instead of ``word`` (any case), or None to keep it."""
+        low = word.lower()
+        if len(low) < MIN_LETTERS or not self.known or not low.isascii() or self._used(low) or self.english_word(low):
+            return None
+        # Typing rarely gets the first letter wrong (swapping the first two aside).
+        options = sorted(e for e in edits(low) if len(e) >= MIN_LETTERS and (e[0] == low[0] or e[:2] == low[1::-1]))
+        found = [
+            (int(self.frequency[self.vocab[stem]]), spelling in self.known, spelling, stem)
+            for spelling, stem in zip(options, self.stemmer.stemWords(options))
+            if stem in self.vocab
+            # A word the vocabulary knows whole, or a name of the collection's own; not an
+            # English-looking spelling no dictionary holds ("runly", "heree").
+            and (
+                spelling in self.known
+                or (int(self.frequency[self.vocab[stem]]) >= MIN_SENTENCES and not self.english_word(spelling))
+            )
+        ]
+        if not found:
+            return None
+        # A word the vocabulary knows whole before any other spelling ("beneficial", not
+        # "benefital" for the more used stem "benefit"), then the most used stem; of that
+        # stem's spellings, one the collection writes ("Bukele", not "Bukel" or "Bukelled",
+        # which stem alike), then the alphabetically first.
+        choice = min(found, key=lambda f: (not f[1], -f[0], f[2]))
+        spellings = [f[2] for f in found if f[1] == choice[1] and f[3] == choice[3]]
+        written = self._written(choice[3])
+        best = min(spellings, key=lambda w: (w not in written, w))
+        if word.isupper():
+            return best.upper()
+        return best[0].upper() + best[1:] if word[0].isupper() else best
+
+    def correct(self, question: str) -> str:
+        """``question`` with its misspelt words replaced (the same string when none is)."""
+        return _WORD.sub(lambda m: self.fix(m.group()) or m.group(), question)

@@ -1,0 +1,108 @@
+"""Misspelt question words are searched as the collection spells them (qa/answer/spelling.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.answer.spelling import Speller, edits, known_words
+from qa.settings import Settings
+
+from .conftest import cli
+
+
+@pytest.fixture(scope="module")
+def speller(fake_engine) -> Speller:
+    return fake_engine.speller
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("Which Berkley law profesor is quoted?", "Which Berkeley law professor is quoted?"),
+        ("what did rubiio say about the deportaton deal", "what did rubio say about the deportation deal"),
+        ("How many prisonners can CECOT hold?", "How many prisoners can CECOT hold?"),
+        ("WHAT DID BUKELLE OFFER?", "WHAT DID BUKELE OFFER?"),  # the word's case is kept
+        ("Who is Bukle?", "Who is Bukele?"),  # of one stem's spellings, the longest
+    ],
+)
+def test_misspelt_words_take_the_collections_spelling(speller, typed, meant):
+    assert speller.correct(typed) == meant
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many guards work at CECOT",  # English words the articles never use: not typos
+        "Who is the US ambassador to El Salvador?",
+        "How many Venezuelans were deported in March?",  # an ending of a known word
+        "Which international lender could pay for policing?",
+        "Was Joséphine mentioned?",  # not ASCII: never touched
+        "Who is Rubo?",  # fewer than five letters
+        "Why did Xukele go?",  # the first letter is kept as typed
+    ],
+)
+def test_real_words_names_and_short_words_stay_as_typed(speller, question):
+    assert speller.correct(question) == question
+
+
+def test_edits_are_one_step_away():
+    found = edits("cat")
+    assert {"at", "cart", "act", "cut"} <= found and "cat" not in found
+    assert "dog" not in found
+
+
+def test_known_words_are_the_bundled_vocabulary_whole_words(tmp_path):
+    words = known_words()
+    assert {"professor", "guards", "population"} <= words and "##s" not in words
+    assert known_words(str(tmp_path / "missing.json")) == frozenset()
+
+
+def test_without_a_word_list_nothing_is_corrected(fake_engine):
+    index = fake_engine.index
+    speller = Speller(
+        index.bm25_sentences.vocab_dict, fake_engine.speller.frequency, fake_engine.speller.stemmer, frozenset()
+    )
+    assert speller.correct("Which Berkley law profesor is quoted?") == "Which Berkley law profesor is quoted?"
+
+
+def test_the_answer_is_that_of_the_spelling_searched_for(fake_engine):
+    typed = fake_engine.ask("Which Berkley law profesor is quoted?")
+    meant = fake_engine.ask("Which Berkeley law professor is quoted?")
+    assert typed.searched_as == "Which Berkeley law professor is quoted?" and meant.searched_as is None
+    assert typed.question == "Which Berkley law profesor is quoted?"
+    assert [(q.doc_id, q.start, q.end) for q in typed.quotes] == [(q.doc_id, q.start, q.end) for q in meant.quotes]
+    assert typed.confidence == meant.confidence
+    assert typed.to_prediction()["searched_as"] == "Which Berkeley law professor is quoted?"
+    assert "searched_as" not in meant.to_prediction()
+    for q in typed.quotes:  # quotes stay verbatim
+        assert q.text == fake_engine.document(q.doc_id).text[q.start : q.end]
+
+
+def test_spelling_can_be_turned_off(fake_engine, monkeypatch):
+    monkeypatch.setenv("QA_SPELLING", "off")
+    assert Settings.from_env().spelling is False
+    monkeypatch.setattr(fake_engine, "settings", fake_engine.settings.with_(spelling=False))
+    assert fake_engine.ask("Which Berkley law profesor is quoted?").searched_as is None
+    monkeypatch.setenv("QA_SPELLING", "perhaps")
+    proc = cli("ask", "anything")
+    assert proc.returncode != 0 and "QA_SPELLING='perhaps': not on or off" in proc.stderr
+
+
+def test_cli_says_what_it_searched_for(seed_index):
+    proc = cli("ask", "Which Berkley law profesor is quoted?", "--index", str(seed_index))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == (
+        "Searched for “Which Berkeley law professor is quoted?” (spelling as in the articles)."
+    )
+    proc = cli("ask", "Which Berkley law profesor is quoted?", "--index", str(seed_index), "--json")
+    assert json.loads(proc.stdout)["searched_as"] == "Which Berkeley law professor is quoted?"
+
+
+def test_chat_turn_notes_the_search(fake_engine):
+    from qa.serve.chat import ask_turn, card
+
+    turn = ask_turn(fake_engine, "Which Berkley law profesor is quoted?", None, None, None, [])
+    assert "Searched for “Which Berkeley law professor is quoted?”" in turn["note"]
+    assert "Searched for" in card(fake_engine, dict(turn, turn=1))
