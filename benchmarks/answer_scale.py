@@ -255,13 +255,16 @@ def one_size(
         flush=True,
     )
     served = serving_figures(serve, serve_q, needed)
+    what = {
+        "target_sentences": target,
+        "model": model,
+        "stand_in_embedder": model == STANDIN,
+        "counts": counts,
+        "vectors": {k: v.get("kind") for k, v in manifest.get("vectors", {}).items()},
+    }
     if serve_only:
         return {
-            "target_sentences": target,
-            "model": model,
-            "stand_in_embedder": model == STANDIN,
-            "counts": counts,
-            "vectors": {k: v.get("kind") for k, v in manifest.get("vectors", {}).items()},
+            **what,
             "index_mb": round(folder_mb(index), 1),
             "built_here": build is not None,
             **served,
@@ -277,11 +280,7 @@ def one_size(
     after = json.loads((index / "manifest.json").read_text())
     print(f"[{tag}] update +{after['build']['added']} documents: {update['seconds']:.1f} s", flush=True)
     return {
-        "target_sentences": target,
-        "model": model,
-        "stand_in_embedder": model == STANDIN,
-        "counts": counts,
-        "vectors": {k: v.get("kind") for k, v in manifest.get("vectors", {}).items()},
+        **what,
         "build_s": round(build["seconds"], 1),
         "build_peak_rss_mb": build["peak_rss_mb"],
         "index_mb": round(folder_mb(index), 1),

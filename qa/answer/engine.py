@@ -124,11 +124,10 @@ class Engine:
         """Ranked quotes for ``question`` (at most ``k``), restricted to ``doc_ids`` if given."""
         started = time.perf_counter()
         text = clean_question(question)
-        searched = self.speller.correct(text) if self.settings.spelling else text
-        if searched != text:
+        corrected = self.speller.correct(text) if self.settings.spelling else text
+        searched = corrected if corrected != text else None
+        if searched:
             text, query_vector = searched, None  # a vector of the misspelt question no longer fits
-        else:
-            searched = None
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= MAX_QUOTES:
             raise QuestionError(f"the number of quotes must be between 1 and {MAX_QUOTES} (got {k})")

@@ -83,7 +83,7 @@ def ask_turn(
     found = []
     if differences is not None and answer.answered:
         try:
-            found = [d.text() for d in differences(reading.asked, answer.quotes)]
+            found = [d.text() for d in differences(answer.searched_as or reading.asked, answer.quotes)]
         except Exception:  # a nicety: never a reason not to answer
             log.exception("looking for differences failed")
     notes = [reading.note] if reading.note else []
