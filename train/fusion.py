@@ -262,7 +262,7 @@ def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float
     conf_in, conf_out = [], []
     for it in items:
         engine_seeds.reader_scorer = rs
-        question = engine_seeds.speller.correct(it.question)  # as the product reads it
+        question = engine_seeds.searched(it.question) or it.question  # as the product reads it
         sig = engine_seeds.retriever.signals(question, top_sentences=100)
         _, c = engine_seeds._read(question, sig, 5, None)
         (conf_in if it.in_scope else conf_out).append(c)

@@ -124,8 +124,7 @@ class Engine:
         """Ranked quotes for ``question`` (at most ``k``), restricted to ``doc_ids`` if given."""
         started = time.perf_counter()
         text = clean_question(question)
-        corrected = self.speller.correct(text) if self.settings.spelling else text
-        searched = corrected if corrected != text else None
+        searched = self.searched(text)
         if searched:
             text, query_vector = searched, None  # a vector of the misspelt question no longer fits
         k = self.settings.top_k if k is None else k
@@ -163,6 +162,12 @@ class Engine:
         )
 
     # ------------------------------------------------------------ helpers
+
+    def searched(self, question: str) -> str | None:
+        """``question`` as it is searched when it has misspelt words (None: as typed, or
+        with spelling correction off)."""
+        corrected = self.speller.correct(question) if self.settings.spelling else question
+        return corrected if corrected != question else None
 
     @cached_property
     def speller(self) -> Speller:

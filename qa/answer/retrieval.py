@@ -131,14 +131,16 @@ class Lexical:
         found = np.zeros(0, dtype=np.int64)
         scores = np.zeros(0, dtype=np.float32)
         for j, t in enumerate(order):
-            ids, vals = self._postings(t)
-            keep = ~np.isin(ids, found, assume_unique=True)
-            new = ids[keep]
+            theta = None
             if len(found) >= k:
                 theta = float(np.partition(scores, len(scores) - k)[len(scores) - k])
                 # A row not found yet holds only terms still to come: it scores at most rest_ub.
                 if _surely_below(rest_ub, theta):
                     break
+            ids, vals = self._postings(t)
+            keep = ~np.isin(ids, found, assume_unique=True)
+            new = ids[keep]
+            if theta is not None:
                 new = self._may_reach(new, vals[keep], order[j + 1 :], rest_ub - float(self.upper_bounds[t]), theta)
             if len(new):
                 found = np.concatenate([found, new])
