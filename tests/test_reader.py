@@ -217,3 +217,33 @@ def test_listwise_and_logistic_fits_learn_a_planted_signal():
     wl, b = fit_logistic(X, y, steps=500)
     z = X @ wl + b
     assert auc(z[y == 1], z[y == 0]) > 0.9
+
+
+def test_linear_gate_when_set_needs_the_linear_scorers_confidence_too(engine, monkeypatch):
+    from dataclasses import replace
+
+    question = "Who is the president of El Salvador?"
+    monkeypatch.setattr(engine, "reader_scorer", replace(engine.reader_scorer, linear_gate=False))
+    assert engine.ask(question).answered
+    # A linear scorer that doubts everything: behind the gate, nothing is answered.
+    monkeypatch.setattr(engine, "scorer", replace(engine.scorer, min_confidence=1.0))
+    assert engine.ask(question).answered
+    monkeypatch.setattr(engine, "reader_scorer", replace(engine.reader_scorer, linear_gate=True))
+    answer = engine.ask(question)
+    assert not answer.answered and answer.confidence == 0.0 and answer.quotes
+
+
+@pytest.mark.parametrize("gate_abstains, kept", [(0.5, True), (0.3, False), (0.4, False)])
+def test_the_gate_is_kept_only_when_it_abstains_more_at_the_same_coverage(monkeypatch, gate_abstains, kept):
+    from train import fusion
+
+    def calibrate(engine, rs, files, coverage):
+        abstention = gate_abstains if rs.linear_gate else 0.4
+        return 0.1 + rs.linear_gate, 0.5, {"files": [], "linear_gate": rs.linear_gate, "abstention": abstention}
+
+    monkeypatch.setattr(fusion, "calibrate", calibrate)
+    scorer = ReaderScorer(pre_weights={}, weights={}, answerability={})
+    chosen, threshold, _, record = fusion.calibrate_gate(None, scorer, 0.95)
+    assert chosen.linear_gate is kept and record["linear_gate"] is kept
+    assert threshold == 0.1 + kept  # the threshold chosen for that configuration
+    assert record["other"]["linear_gate"] is (not kept)  # the choice not taken is on record

@@ -46,6 +46,8 @@ Wikipedia articles; **CC BY-SA 4.0**), split by article title (`train/data.py`):
 - `heldout` split: figures only (below).
 - The abstention threshold is the highest that still answers {coverage_target:.0%} of the
   answerable questions of the seeds' **calibration** sets ({calibration_files}).
+  The same sets decide whether the linear scorer's own confidence (`qa/weights.json`) must pass
+  too (the "linear gate"): {gate_line}
 - Never used for training or choosing anything: `../shared/eval/squad-dev` and `eval/seeds.jsonl`
   (the test sets).
 
@@ -74,7 +76,7 @@ Whole product on the held-out articles ({held_n} questions, one index of {held_a
 |---|---|---|---|---|---|---|
 {held_rows}
 
-Answerability on held-out questions with their own paragraph removed (the judge alone, without the linear gate)
+Answerability on held-out questions with their own paragraph removed ({held_judge})
 ({held_pos} answerable vs {held_neg} gold-removed): AUC {held_auc:.3f}; at the shipped threshold
 coverage {held_cov:.3f}, abstention {held_abst:.3f}.
 
@@ -97,6 +99,21 @@ def sure_line(answer: dict, calibration: dict) -> str:
         f' Answers below confidence {answer["sure_confidence"]:.3f} are shown as tentative ("Perhaps from the'
         f' articles"): {calibration["sure_share_of_out_of_scope"]:.0%} of the near-topic out-of-scope calibration'
         f" questions and {calibration['sure_share_of_answerable']:.0%} of the answerable ones reach it."
+    )
+
+
+def gate_line(answer: dict, calibration: dict) -> str:
+    """The card's sentence on the linear gate: kept or not, and the abstention of both choices."""
+    other = calibration.get("other")
+    if not other:
+        return "kept (chosen before the choice was measured)." if answer.get("linear_gate", True) else "not used."
+    mine, theirs = calibration["abstention"], other["abstention"]
+    if answer.get("linear_gate", True):
+        return f"kept, abstention {mine:.3f} with it against {theirs:.3f} without, at the same coverage."
+    return (
+        f"not used: the judge alone abstains on {mine:.3f} of the near-topic unanswerable questions against"
+        f" {theirs:.3f} behind the gate, at the same coverage (the gate also silenced answerable questions"
+        " phrased in words the articles do not use)."
     )
 
 
@@ -154,6 +171,10 @@ def main() -> int:
         cal_abst=t["calibration"]["abstention"],
         cal_auc=t["calibration"]["auc"],
         sure_line=sure_line(answer, t["calibration"]),
+        gate_line=gate_line(answer, t["calibration"]),
+        held_judge="as shipped"
+        if "linear_gate" in fig["answerability"]
+        else "the judge alone, without the linear gate",
     )
     (MODELS / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     print(f"wrote {MODELS / 'MODEL_CARD.md'}")

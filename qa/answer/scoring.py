@@ -237,8 +237,10 @@ class ReaderScorer:
     sure_confidence: float | None = None
     depth: int = 12
     max_pair_chars: int = 500
-    # Also require the linear scorer's own confidence (qa/weights.json): the judge learnt
-    # near-topic negatives only, the linear gate knows far-off questions.
+    # Also require the linear scorer's own confidence (qa/weights.json).  Added when the
+    # judge had only seen near-topic negatives; train/fusion.py keeps it only when it
+    # abstains more on the calibration sets (it also silences answerable questions phrased
+    # in words the articles do not use).
     linear_gate: bool = True
     source: str = ""
 
