@@ -142,3 +142,22 @@ def test_sentence_word_cache_gives_each_thread_the_right_sentences(fake_engine):
     for rows, words in zip(asks, got):
         assert words == [sentence_terms(index.text(index.sentences, int(r))).words for r in rows]
     assert len(cache._kept) <= 16
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("How many guards work at CECOT?", "number"),
+        ("When did the first flight land?", "date"),
+        ("In what year was it signed?", "date"),
+        ("Who is the head of Cristosal?", "person"),
+        ("whos the director of cecot", "person"),  # who's without its apostrophe
+        ("Whose offer was it?", "person"),
+        ("Why do critics object?", ""),
+        ("What is the whole story?", ""),  # "who" only as a word of its own
+    ],
+)
+def test_question_type(question, kind):
+    from qa.answer.scoring import question_type
+
+    assert question_type(question) == kind

@@ -42,7 +42,8 @@ _DATE_Q = re.compile(
     r"\bwhen\b|\bwhat (year|century|decade|date|month|day|time)\b|\bwhich (year|century|decade)\b|\bin what year\b",
     re.I,
 )
-_PERSON_Q = re.compile(r"\bwho(m|se)?\b", re.I)
+# "whos": who's typed without its apostrophe, as readers often do ("whos the director").
+_PERSON_Q = re.compile(r"\bwho(m|se|s)?\b", re.I)
 _NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
     "hundred thousand million billion dozen".split()
