@@ -311,18 +311,14 @@ def calibrate_gate(engine_seeds, rs: ReaderScorer, coverage: float) -> tuple[Rea
     return scorer, threshold, sure, calibration
 
 
-def heldout_answerability(held, questions: list[dict], scorer: ReaderScorer) -> dict:
-    """The judge on held-out questions asked of their article and again with their own
-    paragraph removed: AUC, and coverage / abstention at the scorer's threshold."""
+def heldout_answerability(held, questions: list[dict]) -> dict:
+    """The answer stage of ``held`` on held-out questions asked of their article and again
+    with their own paragraph removed: AUC, and coverage / abstention at its threshold."""
+    scorer = held.reader_scorer
     conf = {True: [], False: []}
     for r in runs(held, questions):
         units = held.read_units(r["q"]["question"], r["cand"], r["feats"])
-        fs = units["R"] @ scorer.vector
-        c = scorer.confidence(held.answerability_features(units, fs, int(np.argmax(fs))))
-        best = int(units["top"][np.argmax(fs)])
-        if scorer.linear_gate and held.scorer.confidence(units["U"], best) < held.scorer.min_confidence:
-            c = 0.0
-        conf[r["answerable"]].append(c)
+        conf[r["answerable"]].append(held.confidence_of(units, units["R"] @ scorer.vector))
     pos, neg = np.array(conf[True]), np.array(conf[False])
     return {
         "answerable": len(pos),
@@ -335,7 +331,8 @@ def heldout_answerability(held, questions: list[dict], scorer: ReaderScorer) -> 
 
 
 def heldout_questions(seed: int, count: int) -> list[dict]:
-    """The held-out questions a full run samples (the same random stream, in the same order)."""
+    """The held-out questions for the figures: the same ones for a full run and for
+    ``--calibrate-only`` (one random stream: the fusion questions' shuffle, then theirs)."""
     rng = random.Random(seed)
     rng.shuffle(write_corpus(load_articles(split="fusion"), WORK / "fusion-docs")[:])
     held_q = write_corpus(load_articles(split="heldout"), WORK / "heldout-docs")
@@ -356,10 +353,10 @@ def recalibrate(args) -> None:
     stored["linear_gate"] = scorer.linear_gate
     stored["training"]["calibration"] = calibration
     if (WORK / "heldout-index").exists():  # left by a full run: the held-out figure at the new threshold
-        held, _ = engine_for("heldout", load_articles(split="heldout"), Reader(args.reader, threads=1), scorer)
-        held_q = heldout_questions(args.seed, args.heldout_questions)
         at = replace(scorer, min_confidence=round(threshold, 5))
-        stored["figures"]["heldout"]["answerability"] = heldout_answerability(held, held_q[:600], at)
+        held, _ = engine_for("heldout", load_articles(split="heldout"), Reader(args.reader, threads=1), at)
+        held_q = heldout_questions(args.seed, args.heldout_questions)
+        stored["figures"]["heldout"]["answerability"] = heldout_answerability(held, held_q[:600])
         print(stored["figures"]["heldout"]["answerability"], flush=True)
     args.out.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
 
@@ -464,10 +461,9 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     # 5. Held-out figures through the whole product.
-    held, held_q = engine_for("heldout", load_articles(split="heldout"), reader, final)
+    held, _ = engine_for("heldout", load_articles(split="heldout"), reader, final)
     held.reader = Reader(args.reader, threads=1)
-    rng.shuffle(held_q)
-    held_q = held_q[: args.heldout_questions]
+    held_q = heldout_questions(args.seed, args.heldout_questions)
     qa_file = WORK / "heldout-qa.jsonl"
     with open(qa_file, "w", encoding="utf-8") as fh:
         for i, q in enumerate(held_q):
@@ -491,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
             k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items() if not isinstance(v, list)
         }
         print(mode, figures["heldout"][mode], flush=True)
-    figures["heldout"]["answerability"] = heldout_answerability(held, held_q[:600], final)
+    figures["heldout"]["answerability"] = heldout_answerability(held, held_q[:600])
     print(figures["heldout"]["answerability"], flush=True)
     record = final.to_json() | {
         "training": {

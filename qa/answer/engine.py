@@ -508,9 +508,14 @@ class Engine:
         pre = units["pre"]
         cut = float(pre[top[-1]])
         ranked += [(*span(int(u)), floor - (cut - float(pre[u]))) for u in order[len(top) : 12 * k]]
-        confidence = self.reader_scorer.confidence(self.answerability_features(units, final, int(best_first[0])))
+        return self._take(ranked, k), self.confidence_of(units, final)
+
+    def confidence_of(self, units: dict, final: np.ndarray) -> float:
+        """The judge's confidence that the best re-scored unit answers the question (0 when
+        the answer stage has a linear gate and the linear scorer doubts that unit)."""
+        best = int(np.argmax(final))
+        confidence = self.reader_scorer.confidence(self.answerability_features(units, final, best))
         if self.reader_scorer.linear_gate:
-            best = int(top[best_first[0]])
-            if self.scorer.confidence(units["U"], best) < self.scorer.min_confidence:
-                confidence = 0.0
-        return self._take(ranked, k), confidence
+            if self.scorer.confidence(units["U"], int(units["top"][best])) < self.scorer.min_confidence:
+                return 0.0
+        return confidence
