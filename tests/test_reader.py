@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa.answer.reader import READER_DIR, Reader, ReaderError, batches
-from qa.answer.scoring import READER_SCORER_FILE, ReaderScorer
+from qa.answer.scoring import READER_SCORER_FILE, ReaderScorer, Scorer
 
 from .conftest import ROOT, SEED_QA, cli
 
@@ -223,27 +223,55 @@ def test_linear_gate_when_set_needs_the_linear_scorers_confidence_too(engine, mo
     from dataclasses import replace
 
     question = "Who is the president of El Salvador?"
-    monkeypatch.setattr(engine, "reader_scorer", replace(engine.reader_scorer, linear_gate=False))
+    shipped = engine.reader_scorer
+    monkeypatch.setattr(engine, "reader_scorer", replace(shipped, linear_gate=False))
     assert engine.ask(question).answered
-    # A linear scorer that doubts everything: behind the gate, nothing is answered.
+    # A linear scorer that doubts everything: behind a gate at its own threshold, nothing is answered.
     monkeypatch.setattr(engine, "scorer", replace(engine.scorer, min_confidence=1.0))
     assert engine.ask(question).answered
-    monkeypatch.setattr(engine, "reader_scorer", replace(engine.reader_scorer, linear_gate=True))
-    answer = engine.ask(question)
-    assert not answer.answered and answer.confidence == 0.0 and answer.quotes
+    for gated in (
+        replace(shipped, linear_gate=True, gate_level=None),
+        replace(shipped, linear_gate=True, gate_level=1.0),
+    ):
+        monkeypatch.setattr(engine, "reader_scorer", gated)
+        answer = engine.ask(question)
+        assert not answer.answered and answer.confidence == 0.0 and answer.quotes
+    # A gate level the linear scorer's confidence reaches lets the judge decide.
+    monkeypatch.setattr(engine, "reader_scorer", replace(shipped, linear_gate=True, gate_level=0.01))
+    assert engine.ask(question).answered
 
 
-@pytest.mark.parametrize("gate_abstains, kept", [(0.5, True), (0.3, False), (0.4, False)])
-def test_the_gate_is_kept_only_when_it_abstains_more_at_the_same_coverage(monkeypatch, gate_abstains, kept):
+@pytest.mark.parametrize(
+    "abstention, chosen",
+    [
+        ({0.0: 0.4, 0.1: 0.4, 0.2: 0.4, 0.3: 0.4, 0.39: 0.3}, 0.3),  # ties: the highest level
+        ({0.0: 0.5, 0.1: 0.4, 0.2: 0.4, 0.3: 0.4, 0.39: 0.3}, 0.0),  # no gate
+        ({0.0: 0.3, 0.1: 0.3, 0.2: 0.3, 0.3: 0.3, 0.39: 0.35}, 0.39),  # the linear scorer's own threshold
+    ],
+)
+def test_the_gate_level_abstains_most_at_the_same_coverage(monkeypatch, abstention, chosen):
+    from dataclasses import replace
+
     from train import fusion
 
     def calibrate(engine, rs, files, coverage):
-        abstention = gate_abstains if rs.linear_gate else 0.4
-        return 0.1 + rs.linear_gate, 0.5, {"files": [], "linear_gate": rs.linear_gate, "abstention": abstention}
+        level = rs.gate_level if rs.linear_gate else 0.0
+        return level / 10, 0.5, {"files": [], "coverage": 0.95, "abstention": abstention[level]}
+
+    class Seeds:  # what calibrate_gate reads of the engine: the linear scorer's threshold
+        scorer = replace(Scorer(), min_confidence=0.39)
 
     monkeypatch.setattr(fusion, "calibrate", calibrate)
+    assert fusion.gate_levels(0.39) == [0.0, 0.1, 0.2, 0.3, 0.39]
     scorer = ReaderScorer(pre_weights={}, weights={}, answerability={})
-    chosen, threshold, _, record = fusion.calibrate_gate(None, scorer, 0.95)
-    assert chosen.linear_gate is kept and record["linear_gate"] is kept
-    assert threshold == 0.1 + kept  # the threshold chosen for that configuration
-    assert record["other"]["linear_gate"] is (not kept)  # the choice not taken is on record
+    got, threshold, _, record = fusion.calibrate_gate(Seeds(), scorer, 0.95)
+    assert got.linear_gate is (chosen > 0) and (got.gate_level or 0.0) == chosen
+    assert threshold == chosen / 10  # the threshold chosen behind that level
+    assert {float(k): v["abstention"] for k, v in record["gate_levels"].items()} == abstention  # all on record
+
+
+def test_a_far_off_question_that_shares_a_year_is_kept_out(engine):
+    # The judge alone gives it a confidence above the threshold ("Bukele was elected
+    # president in 2022"); the linear scorer's doubt keeps it out.
+    answer = engine.ask("Who won the 2022 FIFA World Cup?")
+    assert not answer.answered and answer.confidence == 0.0

@@ -46,8 +46,8 @@ Wikipedia articles; **CC BY-SA 4.0**), split by article title (`train/data.py`):
 - `heldout` split: figures only (below).
 - The abstention threshold is the highest that still answers {coverage_target:.0%} of the
   answerable questions of the seeds' **calibration** sets ({calibration_files}).
-  The same sets decide whether the linear scorer's own confidence (`qa/weights.json`) must pass
-  too (the "linear gate"): {gate_line}
+  The same sets choose how much of the linear scorer's confidence (`qa/weights.json`) an answer
+  also needs (the "linear gate"): {gate_line}
 - Never used for training or choosing anything: `../shared/eval/squad-dev` and `eval/seeds.jsonl`
   (the test sets).
 
@@ -103,17 +103,18 @@ def sure_line(answer: dict, calibration: dict) -> str:
 
 
 def gate_line(answer: dict, calibration: dict) -> str:
-    """The card's sentence on the linear gate: kept or not, and the abstention of both choices."""
-    other = calibration.get("other")
-    if not other:
-        return "kept (chosen before the choice was measured)." if answer.get("linear_gate", True) else "not used."
-    mine, theirs = calibration["abstention"], other["abstention"]
-    if answer.get("linear_gate", True):
-        return f"kept, abstention {mine:.3f} with it against {theirs:.3f} without, at the same coverage."
+    """The card's sentence on the linear gate: its level and the abstention of every level tried."""
+    levels = calibration.get("gate_levels")
+    gated = answer.get("linear_gate", True)
+    if not levels:
+        return "at the linear scorer's own threshold (set before it was measured)." if gated else "not used."
+    level = (answer.get("gate_level") or answer.get("min_confidence", 0.0)) if gated else 0.0
+    tried = ", ".join(f"{float(k):g} → {v['abstention']:.3f}" for k, v in levels.items())
     return (
-        f"not used: the judge alone abstains on {mine:.3f} of the near-topic unanswerable questions against"
-        f" {theirs:.3f} behind the gate, at the same coverage (the gate also silenced answerable questions"
-        " phrased in words the articles do not use)."
+        f"its confidence must reach **{level:g}**, the level that abstains most at the same coverage"
+        f" (the highest of equals: it keeps more far-off questions out). Abstention by level: {tried}"
+        " (0: no gate; the last is the linear scorer's own threshold, the gate as first made, which also"
+        " silenced answerable questions phrased in words the articles do not use)."
     )
 
 

@@ -10,7 +10,7 @@ Data (none of it an evaluation set):
   unanswerable example — its words are all over the article, its answer is not.
 - The seeds' calibration sets (eval/seeds-dev.jsonl, eval/seeds-oos-dev.jsonl) choose the
   abstention threshold only (the highest that still answers >= 95 % of their answerable
-  questions), and whether the linear gate stands before the judge (:func:`calibrate_gate`).
+  questions), and the level of the linear gate before the judge (:func:`calibrate_gate`).
   eval/seeds.jsonl and squad-dev are never read.
 
 Figures for the model card come from the ``heldout`` split: answer@1/@5, span@1, quote
@@ -277,6 +277,7 @@ def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float
         {
             "files": [str(f.relative_to(ROOT)) for f in files],
             "linear_gate": rs.linear_gate,
+            "gate_level": rs.gate_level,
             "answerable": len(conf_in),
             "out_of_scope": len(conf_out),
             "coverage": round(float((conf_in >= t).mean()), 4),
@@ -292,22 +293,33 @@ def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float
 CALIBRATION_FILES = [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"]
 
 
-def calibrate_gate(engine_seeds, rs: ReaderScorer, coverage: float) -> tuple[ReaderScorer, float, float, dict]:
-    """Threshold the judge alone and the judge behind the linear gate (qa/weights.json's
-    confidence must pass too); keep the one that abstains on more of the calibration sets'
-    unanswerable questions at the same coverage (the judge alone on a tie: one part fewer).
+def gate_levels(linear_threshold: float, step: float = 0.1) -> list[float]:
+    """The linear gate levels tried: none (0), every ``step`` below the linear scorer's own
+    threshold, and that threshold (the gate as first made).  Coarse on purpose: the
+    calibration sets are small, a level fitted to their last answerable question would not
+    hold on the next collection."""
+    return [round(float(x), 4) for x in np.arange(0.0, linear_threshold, step)] + [round(float(linear_threshold), 4)]
 
-    The gate was added when the judge had seen no far-off question; it also silences
-    answerable questions whose words the articles do not use (readers' phrasing), so
-    whether it earns its place is measured, not assumed."""
+
+def calibrate_gate(engine_seeds, rs: ReaderScorer, coverage: float) -> tuple[ReaderScorer, float, float, dict]:
+    """Threshold the judge behind each linear gate level of :func:`gate_levels` (the linear
+    scorer's confidence, qa/weights.json, must reach the level too; 0: no gate) and keep the
+    level that abstains on most of the calibration sets' unanswerable questions at the same
+    coverage; of levels that do equally well, the highest (it keeps more far-off questions
+    out: a far-off question that shares a word and a kind of answer with a sentence can fool
+    the judge, which learnt near-topic negatives; too high a gate silences answerable
+    questions phrased in words the articles do not use)."""
     tried = {}
-    for gate in (False, True):
-        scorer = replace(rs, linear_gate=gate)
-        tried[gate] = (scorer, *calibrate(engine_seeds, scorer, CALIBRATION_FILES, coverage))
-        print(f"  linear gate {gate}: {tried[gate][3]}", flush=True)
-    gate = tried[True][3]["abstention"] > tried[False][3]["abstention"]
-    scorer, threshold, sure, calibration = tried[gate]
-    calibration["other"] = {k: v for k, v in tried[not gate][3].items() if k != "files"}
+    for level in gate_levels(engine_seeds.scorer.min_confidence):
+        scorer = replace(rs, linear_gate=bool(level > 0), gate_level=level if level > 0 else None)
+        tried[level] = (scorer, *calibrate(engine_seeds, scorer, CALIBRATION_FILES, coverage))
+        print(f"  linear gate at {level}: {tried[level][3]}", flush=True)
+    level = max(tried, key=lambda x: (tried[x][3]["abstention"], x))
+    scorer, threshold, sure, calibration = tried[level]
+    calibration["gate_levels"] = {
+        str(x): {"threshold": round(t[1], 5), "coverage": t[3]["coverage"], "abstention": t[3]["abstention"]}
+        for x, t in tried.items()
+    }
     return scorer, threshold, sure, calibration
 
 
@@ -324,6 +336,7 @@ def heldout_answerability(held, questions: list[dict]) -> dict:
         "answerable": len(pos),
         "gold_removed": len(neg),
         "linear_gate": scorer.linear_gate,
+        "gate_level": scorer.gate_level,
         "auc": round(auc(pos, neg), 4),
         "coverage_at_threshold": round(float((pos >= scorer.min_confidence).mean()), 4),
         "abstention_at_threshold": round(float((neg < scorer.min_confidence).mean()), 4),
@@ -348,16 +361,15 @@ def recalibrate(args) -> None:
     seeds.reader = Reader(args.reader, threads=os.cpu_count() or 1)
     scorer, threshold, sure, calibration = calibrate_gate(seeds, scorer, args.coverage)
     print(f"threshold {threshold:.4f}, sure {sure:.4f}: {calibration}", flush=True)
-    stored["min_confidence"] = round(threshold, 5)
-    stored["sure_confidence"] = round(sure, 5)
-    stored["linear_gate"] = scorer.linear_gate
+    scorer = replace(scorer, min_confidence=round(threshold, 5), sure_confidence=round(sure, 5))
     stored["training"]["calibration"] = calibration
     if (WORK / "heldout-index").exists():  # left by a full run: the held-out figure at the new threshold
-        at = replace(scorer, min_confidence=round(threshold, 5))
-        held, _ = engine_for("heldout", load_articles(split="heldout"), Reader(args.reader, threads=1), at)
+        held, _ = engine_for("heldout", load_articles(split="heldout"), Reader(args.reader, threads=1), scorer)
         held_q = heldout_questions(args.seed, args.heldout_questions)
         stored["figures"]["heldout"]["answerability"] = heldout_answerability(held, held_q[:600])
         print(stored["figures"]["heldout"]["answerability"], flush=True)
+    # The scorer's fields first, in their order (as a full run writes them), then the records.
+    stored = scorer.to_json() | {k: v for k, v in stored.items() if k not in ReaderScorer.__dataclass_fields__}
     args.out.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
 
 
@@ -457,6 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         sure_confidence=round(sure, 5),
         depth=depth,
         linear_gate=scorer.linear_gate,
+        gate_level=scorer.gate_level,
         source="train/fusion.py on SQuAD v1.1 train ('fusion' split); threshold from eval/seeds-dev.jsonl + eval/seeds-oos-dev.jsonl",
     )
 

@@ -512,10 +512,11 @@ class Engine:
 
     def confidence_of(self, units: dict, final: np.ndarray) -> float:
         """The judge's confidence that the best re-scored unit answers the question (0 when
-        the answer stage has a linear gate and the linear scorer doubts that unit)."""
-        best = int(np.argmax(final))
-        confidence = self.reader_scorer.confidence(self.answerability_features(units, final, best))
-        if self.reader_scorer.linear_gate:
-            if self.scorer.confidence(units["U"], int(units["top"][best])) < self.scorer.min_confidence:
+        the answer stage has a linear gate and the linear scorer's confidence in that unit
+        is below its level)."""
+        rs, best = self.reader_scorer, int(np.argmax(final))
+        if rs.linear_gate:
+            level = self.scorer.min_confidence if rs.gate_level is None else rs.gate_level
+            if self.scorer.confidence(units["U"], int(units["top"][best])) < level:
                 return 0.0
-        return confidence
+        return rs.confidence(self.answerability_features(units, final, best))

@@ -238,11 +238,14 @@ class ReaderScorer:
     sure_confidence: float | None = None
     depth: int = 12
     max_pair_chars: int = 500
-    # Also require the linear scorer's own confidence (qa/weights.json).  Added when the
-    # judge had only seen near-topic negatives; train/fusion.py keeps it only when it
-    # abstains more on the calibration sets (it also silences answerable questions phrased
-    # in words the articles do not use).
+    # Also require the linear scorer's confidence (qa/weights.json) to reach ``gate_level``
+    # (None: the linear scorer's own threshold): far-off questions that share a word and a
+    # kind of answer with a sentence ("Who won the 2022 FIFA World Cup?") can fool the
+    # judge, which learnt near-topic negatives.  train/fusion.py chooses the level on the
+    # calibration sets: too high a gate silences answerable questions phrased in words the
+    # articles do not use.
     linear_gate: bool = True
+    gate_level: float | None = None
     source: str = ""
 
     @property
