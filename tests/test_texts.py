@@ -91,3 +91,20 @@ def test_catalogs_list_the_documents_without_reading_a_text(fake_engine, monkeyp
     from qa.serve.web import _doc_choices
 
     assert [value for _, value in _doc_choices(fake_engine)] == [d.doc_id for d in catalog]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=6), st.data())
+def test_many_slices_at_once_are_the_slices_one_at_a_time(tmp_path_factory, texts, data):
+    folder = tmp_path_factory.mktemp("texts")
+    write(texts, folder)
+    ranges = data.draw(
+        st.lists(st.tuples(st.integers(0, len(texts) - 1), st.integers(0, 45), st.integers(0, 45)), max_size=12)
+    )
+    docs, starts, ends = (np.array([r[i] for r in ranges], dtype=np.int64) for i in range(3))
+    for store in (MappedTexts(folder), Texts(texts)):
+        # Ranges past the end and reversed ones too: clipped to the text, empty when reversed.
+        assert store.slices(docs, starts, ends) == [store.slice(d, a, b) for d, a, b in ranges]
+        assert store.slices(docs, starts, ends) == [
+            texts[d][max(0, min(a, len(texts[d]))) : max(0, min(b, len(texts[d])))] for d, a, b in ranges
+        ]

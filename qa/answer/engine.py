@@ -72,7 +72,7 @@ class TermsCache:
         self._lock = threading.Lock()
 
     def many(self, rows: np.ndarray) -> list[SentenceTerms]:
-        distinct = list(dict.fromkeys(int(r) for r in rows))
+        distinct = list(dict.fromkeys(np.asarray(rows).tolist()))
         with self._lock:
             have = {r: self._kept[r] for r in distinct if r in self._kept}
             for r in have:

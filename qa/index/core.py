@@ -76,7 +76,8 @@ class Index:
 
     def texts(self, table: np.ndarray, rows) -> list[str]:
         """The texts of rows ``rows`` of a sentence, paragraph or chunk table."""
-        return [self.cut(d, a, b) for d, a, b in table[np.asarray(rows, dtype=np.int64), : Col.END + 1].tolist()]
+        spans = table[np.asarray(rows, dtype=np.int64), : Col.END + 1]
+        return self.documents.texts.slices(spans[:, Col.DOC], spans[:, Col.START], spans[:, Col.END])
 
     def cut(self, doc: int, start: int, end: int) -> str:
         """Characters ``[start, end)`` of the text of the document at position ``doc``."""
