@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa.answer.engine import NO_ANSWER, QuestionError
 from qa.ingest.cleaning import near_duplicate, sentence_skip_reason
@@ -161,3 +163,32 @@ def test_question_type(question, kind):
     from qa.answer.scoring import question_type
 
     assert question_type(question) == kind
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60) | st.text(max_size=30))
+def test_the_words_of_a_sentence_are_the_regex_words_lower_cased(text):
+    import re
+
+    from qa.answer.scoring import _words_lower
+
+    assert _words_lower(text) == [w.lower() for w in re.findall(r"\w+", text)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["Rubio", "Nayib Bukele", "met", "in", "2019", "May", "the", "40,000", "three", "."]),
+        max_size=14,
+    ),
+    st.sets(st.sampled_from(["rubio", "nayib", "bukele", "2019", "may", "three", "40"]), max_size=4),
+)
+def test_holds_new_is_any_item_with_a_word_the_question_lacks(words, asked):
+    from qa.answer.scoring import SentenceTerms
+
+    sentence, asked = " ".join(words), frozenset(asked)
+    for kind in ("number", "date", "person"):
+        expected = any(not item <= asked for item in SentenceTerms(sentence).items(kind))
+        terms = SentenceTerms(sentence)
+        assert terms.holds_new(kind, asked) is expected
+        assert terms.holds_new(kind, asked) is expected  # again, from what the first call kept

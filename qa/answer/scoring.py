@@ -97,14 +97,37 @@ class SentenceTerms:
             self._items[kind] = found
         return found
 
+    def holds_new(self, kind: str, asked: frozenset[str]) -> bool:
+        """Whether an item of ``kind`` has a word the question does not: ``any`` over
+        :meth:`items`, but a name or date scan stops at the first such item (most sentences
+        have one early; at 10^6 sentences few are met twice, so the items are kept only
+        when the scan went to the end)."""
+        if kind in self._items or kind == "number":
+            return any(not words <= asked for words in self.items(kind))
+        found = []
+        for m in _KINDS[kind].finditer(self.sentence):
+            words = frozenset(_words_lower(m.group()))
+            if words and not words <= asked:
+                return True
+            if words:
+                found.append(words)
+        self._items[kind] = tuple(found)
+        return False
+
 
 _KINDS = {"number": _NUMBER, "date": _DATE, "person": _NAME}
+
+
+# For ASCII text, \w is [A-Za-z0-9_]: every other byte becomes a space, and the words are
+# what split() leaves (the same list as the regex, in a third less time: a question reads
+# hundreds of new sentences at 10^6).
+_NOT_WORD = bytes(c if chr(c).isascii() and (chr(c).isalnum() or chr(c) == "_") else 32 for c in range(256))
 
 
 def _words_lower(text: str) -> list[str]:
     """The words of ``text``, lower-cased (each word lower-cased on its own, as always)."""
     if text.isascii():
-        return _WORD.findall(text.lower())
+        return text.lower().encode("ascii").translate(_NOT_WORD).decode("ascii").split()
     return [w.lower() for w in _WORD.findall(text)]
 
 
@@ -122,7 +145,7 @@ def answer_type_score(qtype: str, asked: frozenset[str], terms: SentenceTerms) -
     0.5 when the question asks for no particular kind."""
     if not qtype:
         return 0.5
-    return 1.0 if any(not words <= asked for words in terms.items(qtype)) else 0.0
+    return 1.0 if terms.holds_new(qtype, asked) else 0.0
 
 
 def novelty_score(asked: frozenset[str], terms: SentenceTerms) -> float:
