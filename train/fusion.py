@@ -477,7 +477,9 @@ def main(argv: list[str] | None = None) -> None:
     held, _ = engine_for("heldout", load_articles(split="heldout"), reader, final)
     held.reader = Reader(args.reader, threads=1)
     held_q = heldout_questions(args.seed, args.heldout_questions)
-    qa_file = WORK / "heldout-qa.jsonl"
+    # The shipped run leaves its held-out questions where benchmarks/typos.py reads them; a trial
+    # run (--out elsewhere) writes its own beside its output instead of replacing them.
+    qa_file = WORK / "heldout-qa.jsonl" if args.out == READER_SCORER_FILE else args.out.with_suffix(".heldout-qa.jsonl")
     with open(qa_file, "w", encoding="utf-8") as fh:
         for i, q in enumerate(held_q):
             fh.write(
