@@ -108,10 +108,11 @@ def gate_line(answer: dict, calibration: dict) -> str:
     gated = answer.get("linear_gate", True)
     if not levels:
         return "at the linear scorer's own threshold (set before it was measured)." if gated else "not used."
-    level = (answer.get("gate_level") or answer.get("min_confidence", 0.0)) if gated else 0.0
+    # Gated without a level of its own: the linear scorer's own threshold (qa/weights.json).
+    level = "its own threshold" if gated and answer.get("gate_level") is None else f"{answer.get('gate_level') or 0:g}"
     tried = ", ".join(f"{float(k):g} → {v['abstention']:.3f}" for k, v in levels.items())
     return (
-        f"its confidence must reach **{level:g}**, the level that abstains most at the same coverage"
+        f"its confidence must reach **{level}**, the level that abstains most at the same coverage"
         f" (the highest of equals: it keeps more far-off questions out). Abstention by level: {tried}"
         " (0: no gate; the last is the linear scorer's own threshold, the gate as first made, which also"
         " silenced answerable questions phrased in words the articles do not use)."
