@@ -72,7 +72,8 @@ class TermsCache:
         self._lock = threading.Lock()
 
     def many(self, rows: np.ndarray) -> list[SentenceTerms]:
-        distinct = list(dict.fromkeys(np.asarray(rows).tolist()))
+        keys = np.asarray(rows).tolist()
+        distinct = list(dict.fromkeys(keys))
         with self._lock:
             have = {r: self._kept[r] for r in distinct if r in self._kept}
             for r in have:
@@ -84,7 +85,7 @@ class TermsCache:
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
         have.update(new)
-        return [have[int(r)] for r in rows]
+        return [have[r] for r in keys]
 
 
 class Engine:
