@@ -104,6 +104,40 @@ def test_an_update_reuses_the_training_of_the_previous_ivf_index(built, data, qu
         assert "reused_training" not in info
 
 
+@pytest.mark.parametrize("kind", ("flat", "ivf-sq8", "ivf-flat"))
+def test_an_update_moves_the_carried_rows_and_adds_only_the_new(built, data, queries, tmp_path, kind):
+    index, _ = built[kind]
+    previous = V.load_vector_index(V.save_vector_index(index, tmp_path / "old.faiss"), mmap=True)
+    rng = np.random.default_rng(3)
+    # The new table: 90 % of the old rows (in their order), with 300 new ones spread between them.
+    carried = np.sort(rng.choice(len(data), size=len(data) * 9 // 10, replace=False))
+    fresh = V.probe_queries(data, 300, noise=0.5, seed=5)
+    origin = np.full(len(carried) + len(fresh), -1, dtype=np.int64)
+    slots = np.sort(rng.choice(len(origin), size=len(fresh), replace=False))
+    origin[np.setdiff1d(np.arange(len(origin)), slots)] = carried
+    info: dict = {}
+    updated = V.updated_vector_index(previous, origin, fresh, kind, info=info)
+    assert updated.ntotal == len(origin) and V.kind_of(updated) == kind
+    assert bool(info.get("reused_training")) == (kind != "flat")
+    kept = np.flatnonzero(origin >= 0)
+    # A carried row is stored as it was; a new one as faiss stores it with this training.
+    assert np.array_equal(V.vectors_of(updated, kept), V.vectors_of(previous, origin[kept]))
+    matrix = np.empty((len(origin), D), np.float32)
+    matrix[kept] = V.vectors_of(previous, origin[kept])
+    matrix[slots] = fresh
+    rebuilt = V.build_vector_index(matrix, kind, like=previous)
+    assert np.array_equal(V.vectors_of(updated, slots), V.vectors_of(rebuilt, slots))
+    # It searches the new table: each new row finds itself, held-out queries reach the target.
+    _, top = updated.search(fresh, 1)
+    assert np.mean(top[:, 0] == slots) >= 0.95
+    _, ids = updated.search(queries, 10)
+    assert V.recall_at(ids, brute_force(matrix, queries, 10)) >= V.TARGET_RECALL
+    # Nothing carried, and a tenth of the size (another cell count): trained as a full build is.
+    info = {}
+    alone = V.updated_vector_index(previous, np.full(len(fresh), -1), fresh, kind, info=info)
+    assert alone.ntotal == len(fresh) and "reused_training" not in info
+
+
 @pytest.mark.parametrize("kind", ("flat", *ANN_KINDS))
 @pytest.mark.parametrize("mmap", (True, False))
 def test_save_and_load_round_trip(built, queries, tmp_path, kind, mmap):

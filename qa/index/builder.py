@@ -1,9 +1,9 @@
 """Building an index: read the folder, cut it, embed the passages, index them.
 
 :func:`build` makes an :class:`~.core.Index` in memory in named steps (:func:`_read`,
-:func:`_tables`, :func:`_embed`, :func:`_vector_indexes`, :func:`_changes`,
-:func:`_manifest`); :func:`update` builds reusing the vectors of the index already in the
-folder; :func:`build_and_save` does that under the writer lock and saves atomically
+:func:`_tables`, :func:`_embed`, :func:`_vector_indexes`, :func:`_changes`, :func:`_terms`,
+:func:`_manifest`); :func:`update` builds reusing the vectors, cuts and BM25 tokens of the
+index already in the folder; :func:`build_and_save` does that under the writer lock and saves atomically
 (:mod:`.store`), running :data:`BUILD_STEPS` (the ONNX query encoder) into the new folder.
 """
 
@@ -23,26 +23,31 @@ from ..errors import IndexProblem
 from ..ingest.chunking import layout
 from ..ingest.corpus import scan
 from ..settings import BuildSettings, Settings
-from .core import Index, bm25_index, english_stemmer
+from .bm25 import Terms, merged, read_terms, scored
+from .core import Index, english_stemmer
 from .embedding import OPTIONAL, Embedder, build_embedder, save_query_encoder
 from .freshness import catalog_sha256, reuse_problem
 from .store import FORMAT, FORMAT_VERSION, MANIFEST, load, locate, save, writer_lock
 
 
 def _tables(documents: list[Document], settings: BuildSettings, previous: Index | None = None):
-    """The paragraph, sentence and chunk tables of ``documents``.  A document whose text
-    ``previous`` holds unchanged keeps its rows from there (renumbered), uncut again: the
-    cut is a function of the text and the chunking settings, and cutting (pysbd) is most
-    of an update's time otherwise."""
+    """The paragraph, sentence and chunk tables of ``documents``, and for each sentence
+    and chunk row the ``previous`` row it was taken from (-1: cut here).  A document whose
+    text ``previous`` holds unchanged keeps its rows from there (renumbered), uncut again:
+    the cut is a function of the text and the chunking settings, and cutting (pysbd) is
+    most of an update's time otherwise."""
     paragraphs, sentences, chunks = [], [], []
+    origins: dict[str, list[int]] = {"sentences": [], "chunks": []}
     old = _rows_by_document(previous) if previous is not None else {}
     for d, doc in enumerate(documents):
         first_para, first_chunk = len(paragraphs), len(chunks)
         kept = old.get(doc.doc_id)
         if kept is not None and kept[0] == doc.text:
-            _, p_rows, s_rows, c_rows, (old_para, old_chunk) = kept
+            _, p_rows, s_rows, c_rows, (old_para, old_chunk, old_sentence) = kept
             paragraphs.extend((d, s, e) for _, s, e in p_rows.tolist())
             chunks.extend((d, s, e) for _, s, e in c_rows.tolist())
+            origins["sentences"].extend(range(old_sentence, old_sentence + len(s_rows)))
+            origins["chunks"].extend(range(old_chunk, old_chunk + len(c_rows)))
             for row in s_rows.tolist():
                 row[Col.DOC] = d
                 row[Col.PARAGRAPH] += first_para - old_para
@@ -51,6 +56,7 @@ def _tables(documents: list[Document], settings: BuildSettings, previous: Index 
             continue
         lay = layout(doc.text, settings.chunk_size, settings.chunk_overlap)
         paragraphs.extend((d, s, e) for s, e, _ in lay.paragraphs)
+        origins["chunks"].extend([-1] * len(lay.chunks))
         chunks.extend((d, s, e) for s, e in lay.chunks)
         chunk_starts = np.array([s for s, _ in lay.chunks])
         for i, (s, e, p, skip) in enumerate(lay.sentences):
@@ -62,13 +68,15 @@ def _tables(documents: list[Document], settings: BuildSettings, previous: Index 
             nxt = lay.sentences[i + 1] if i + 1 < len(lay.sentences) and lay.sentences[i + 1][2] == p else None
             ws, we = (prev[0] if prev else s), (nxt[1] if nxt else e)
             sentences.append((d, s, e, first_para + p, first_chunk + c, ws, we))
+            origins["sentences"].append(-1)
     as_array = lambda rows, width: np.array(rows, dtype=np.int64).reshape(-1, width)  # noqa: E731
-    return as_array(paragraphs, 3), as_array(sentences, 7), as_array(chunks, 3)
+    origin = {k: np.array(v, dtype=np.int64) for k, v in origins.items()}
+    return as_array(paragraphs, 3), as_array(sentences, 7), as_array(chunks, 3), origin
 
 
 def _rows_by_document(index: Index) -> dict[str, tuple]:
     """Per document of ``index``: (text, paragraph rows, sentence rows, chunk rows, (first
-    paragraph, first chunk) numbers) — what :func:`_tables` reuses."""
+    paragraph, first chunk, first sentence) numbers) — what :func:`_tables` reuses."""
     out = {}
     bounds = [
         np.searchsorted(t[:, Col.DOC], np.arange(len(index.documents) + 1))
@@ -81,7 +89,7 @@ def _rows_by_document(index: Index) -> dict[str, tuple]:
             index.paragraphs[p0:p1],
             index.sentences[s0:s1],
             index.chunks[c0:c1],
-            (int(p0), int(c0)),
+            (int(p0), int(c0), int(s0)),
         )
     return out
 
@@ -106,14 +114,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _stored_vectors(stored) -> np.ndarray:
-    """A copy of the vectors held by a vector index, row for row (exact for flat indexes,
+def _stored_vectors(stored, rows: np.ndarray) -> np.ndarray:
+    """A copy of the vectors of ``rows`` held by a vector index (exact for flat indexes,
     decoded 8-bit codes for the approximate kinds used above ~20k passages)."""
     from .vectors import vectors_of
 
-    if stored.ntotal == 0:
-        return np.zeros((0, stored.d), dtype=np.float32)
-    return np.array(vectors_of(stored, np.arange(stored.ntotal)), dtype=np.float32)
+    return np.array(vectors_of(stored, rows), dtype=np.float32).reshape(len(rows), stored.d)
 
 
 def _passage_texts(
@@ -125,15 +131,29 @@ def _passage_texts(
     return cut(sentences[:, Col.SPAN]), cut(sentences[:, Col.WINDOW]), cut(chunks[:, Col.SPAN])
 
 
-def _known_vectors(previous: Index) -> dict[str, np.ndarray]:
-    """Exact passage text → its vector, for every passage of ``previous``."""
+def _passage_rows(origin: dict) -> dict[str, np.ndarray]:
+    """The row origins of each passage kind (a window is its sentence's row)."""
+    return {"sentences": origin["sentences"], "windows": origin["sentences"], "chunks": origin["chunks"]}
+
+
+def _known_vectors(previous: Index, origin: dict) -> dict[str, np.ndarray]:
+    """Exact passage text → its vector, for the passages of ``previous`` that the new
+    table does not carry over (those of changed and removed documents: an edited
+    document keeps most of its sentences)."""
     known: dict[str, np.ndarray] = {}
-    texts = _passage_texts(previous.documents, previous.sentences, previous.chunks)
-    flats = (previous.sentence_vectors, previous.window_vectors, previous.chunk_vectors)
-    for kind_texts, flat in zip(texts, flats):
-        matrix = _stored_vectors(flat)
-        for text, row in zip(kind_texts, matrix):
-            known.setdefault(text, row)
+    tables = {"sentences": (previous.sentences, Col.SPAN), "windows": (previous.sentences, Col.WINDOW)}
+    tables["chunks"] = (previous.chunks, Col.SPAN)
+    stores = {"sentences": previous.sentence_vectors, "windows": previous.window_vectors}
+    stores["chunks"] = previous.chunk_vectors
+    for kind, rows_origin in _passage_rows(origin).items():
+        table, (_, start, end) = tables[kind][0], tables[kind][1]
+        rows = np.setdiff1d(np.arange(len(table)), rows_origin[rows_origin >= 0])
+        if not len(rows):
+            continue
+        spans = table[rows]
+        texts = previous.documents.texts.slices(spans[:, Col.DOC], spans[:, start], spans[:, end])
+        for text, vector in zip(texts, _stored_vectors(stores[kind], rows)):
+            known.setdefault(text, vector)
     return known
 
 
@@ -147,11 +167,13 @@ def build(
 ) -> Index:
     """Read ``settings.docs``, cut, embed and index it (in memory; see :func:`save`).
 
-    With a ``previous`` index and ``reuse``, passages whose exact text it already holds
-    take its vectors instead of being encoded again (see :func:`reuse_problem` for when
-    that is allowed; :func:`update` checks), unchanged files keep their document and
-    their cut, and IVF indexes their training.  BM25 and the vector indexes are made from
-    the whole folder, so the result is what a full build makes.  ``previous`` also gives
+    With a ``previous`` index and ``reuse`` (see :func:`reuse_problem` for when that is
+    allowed; :func:`update` checks), unchanged files keep their document, their cut, their
+    vectors and their BM25 tokens; the passages of changed files take the vectors of
+    passages with the same text; IVF indexes keep their training and the carried rows'
+    codes.  Only new passages are tokenised and encoded.  BM25 is scored over the whole
+    folder again, so it is what a full build makes, score for score, as are flat vector
+    indexes (IVF ones may differ in the cell of a few vectors).  ``previous`` also gives
     the counts of added / changed / removed documents and, for unchanged ones, the time
     they were first indexed.  ``reason`` says why a full build was made (recorded in
     ``build_info``).  The embedder is loaded only if something needs encoding."""
@@ -162,17 +184,17 @@ def build(
     documents, skipped = _read(shape, previous, reuse, started, catalog_sha)
     # The previous cut is reused only from the same version of this code (cutting rules change).
     same_cut = reuse and previous.manifest.get("qa_version") == __version__
-    paragraphs, sentences, chunks = _tables(documents, shape, previous if same_cut else None)
+    paragraphs, sentences, chunks, origin = _tables(documents, shape, previous if same_cut else None)
     texts = dict(zip(("sentences", "windows", "chunks"), _passage_texts(documents, sentences, chunks)))
     if not texts["sentences"]:
         raise IndexProblem(f"nothing quotable in {shape.docs}: every line looks like boilerplate")
-    known, missing, embedder, model = _embed(
-        shape, settings.threads, embedder, texts, previous if reuse else None, progress
+    vectors, missing, embedder, model = _embed(
+        shape, settings.threads, embedder, texts, origin, previous if reuse else None, progress
     )
-    stores, vector_info = _vector_indexes(texts, known, model["dimension"], shape, previous if reuse else None)
+    stores, vector_info = _vector_indexes(vectors, origin, model["dimension"], shape, previous if reuse else None)
     build_info = _changes(documents, skipped, sentences, chunks, texts, missing, previous, embedder)
     build_info.update(full=not reuse, reason=reason)
-    stemmer = english_stemmer()
+    terms = _terms(texts, origin, previous if same_cut else None)
     return Index(
         manifest=_manifest(
             shape,
@@ -192,11 +214,32 @@ def build(
         sentence_vectors=stores["sentences"],
         window_vectors=stores["windows"],
         chunk_vectors=stores["chunks"],
-        bm25_sentences=bm25_index(texts["sentences"], stemmer),
-        bm25_chunks=bm25_index(texts["chunks"], stemmer),
+        bm25_sentences=scored(terms["sentences"]),
+        bm25_chunks=scored(terms["chunks"]),
         build_info=build_info,
         encoder=embedder,
+        sentence_terms=terms["sentences"],
+        chunk_terms=terms["chunks"],
     )
+
+
+def _terms(texts: dict, origin: dict, previous: Index | None) -> dict[str, Terms]:
+    """Build step 5: the BM25 tokens of every sentence and chunk row.  Rows taken from
+    ``previous`` (``origin``) take its saved tokens where it kept them, so an update
+    tokenises only the rows cut anew (:mod:`.bm25`)."""
+    stemmer = english_stemmer()
+    out = {}
+    for kind, model in (("sentences", "bm25_sentences"), ("chunks", "bm25_chunks")):
+        before = None
+        if previous is not None and previous.path is not None:
+            old = getattr(previous, model)
+            before = read_terms(previous.path / f"bm25-{kind}", old.vocab_dict, int(old.scores["num_docs"]))
+        if before is None:
+            out[kind] = Terms.of(texts[kind], stemmer)
+        else:
+            fresh = [texts[kind][r] for r in np.flatnonzero(origin[kind] < 0).tolist()]
+            out[kind] = merged(before, origin[kind], fresh, stemmer)
+    return out
 
 
 def _read(settings: BuildSettings, previous: Index | None, reuse: bool, started: str, catalog_sha: str | None):
@@ -229,53 +272,65 @@ def _embed(
     threads: int,
     embedder: Embedder | None,
     texts: dict,
+    origin: dict,
     previous: Index | None,
     progress: bool,
 ):
-    """Build step 3: a vector for every passage text — the previous index's where it holds
-    the same text, the embedder's for the rest (loaded only then).  Returns (text →
-    vector, the texts encoded, the embedder, the manifest's model record)."""
-    known = _known_vectors(previous) if previous is not None else {}
-    all_texts = texts["sentences"] + texts["windows"] + texts["chunks"]
-    missing = [t for t in dict.fromkeys(all_texts) if t not in known]
-    if not missing:
-        return known, missing, embedder, dict(previous.manifest["model"])
-    # The ONNX backends export into a folder beside the index (kept: later builds skip torch).
-    work = Path(settings.index).with_name(f".{Path(settings.index).name}.encoder")
-    embedder = embedder or build_embedder(settings.model, threads, settings.backend, work_dir=work)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    """Build step 3: a vector for every passage not carried over from ``previous``
+    (``origin`` < 0) — the previous index's where one of its other passages has the same
+    text, the embedder's for the rest (loaded only then).  Returns (passage kind → the
+    vectors of its new rows, the texts encoded, the embedder, the manifest's model record)."""
+    fresh = {
+        kind: [texts[kind][r] for r in np.flatnonzero(o < 0).tolist()] for kind, o in _passage_rows(origin).items()
+    }
+    known = _known_vectors(previous, origin) if previous is not None else {}
+    missing = [t for t in dict.fromkeys(fresh["sentences"] + fresh["windows"] + fresh["chunks"]) if t not in known]
+    if missing:
+        # The ONNX backends export into a folder beside the index (kept: later builds skip torch).
+        work = Path(settings.index).with_name(f".{Path(settings.index).name}.encoder")
+        embedder = embedder or build_embedder(settings.model, threads, settings.backend, work_dir=work)
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-        bar = tqdm(total=len(missing), unit="passage", desc="embedding", leave=False)
-    fresh = encode_sorted(embedder, missing, settings.batch_size, bar.update if bar else None)
-    if bar:
-        bar.close()
-    known.update(zip(missing, fresh))
-    return known, missing, embedder, {"name": embedder.name, "dimension": embedder.dimension, "normalized": True}
+            bar = tqdm(total=len(missing), unit="passage", desc="embedding", leave=False)
+        encoded = encode_sorted(embedder, missing, settings.batch_size, bar.update if bar else None)
+        if bar:
+            bar.close()
+        known.update(zip(missing, encoded))
+        model = {"name": embedder.name, "dimension": embedder.dimension, "normalized": True}
+    else:
+        model = dict(previous.manifest["model"])
+    dimension = model["dimension"]
+    vectors = {
+        kind: np.stack([known[t] for t in rows]).astype(np.float32, copy=False)
+        if rows
+        else np.zeros((0, dimension), np.float32)
+        for kind, rows in fresh.items()
+    }
+    return vectors, missing, embedder, model
 
 
-def _vector_indexes(texts: dict, known: dict, dimension: int, settings: BuildSettings, previous: Index | None):
+def _vector_indexes(vectors: dict, origin: dict, dimension: int, settings: BuildSettings, previous: Index | None):
     """Build step 4: the vector index of each passage kind (exact below ~20k, IVF-SQ8
-    above: qa/index/vectors.py; an update reuses the previous IVF index's training), and their
-    records for the manifest."""
+    above: qa/index/vectors.py) from the new rows' ``vectors`` and, on an update, the
+    previous index's rows carried over (``origin``: IVF indexes keep their training and
+    move the carried rows' codes), and their records for the manifest."""
     import faiss
 
-    from .vectors import build_vector_index, describe
+    from .vectors import build_vector_index, describe, updated_vector_index
 
     stores, records = {}, {}
-    for name in ("sentences", "windows", "chunks"):
-        if not texts[name]:
+    for name, rows_origin in _passage_rows(origin).items():
+        if not len(rows_origin):
             stores[name] = faiss.IndexFlatIP(dimension)
             continue
         info: dict = {}
         like = getattr(previous, f"{name[:-1]}_vectors", None)
-        stores[name] = build_vector_index(
-            np.stack([known[t] for t in texts[name]]).astype(np.float32, copy=False),
-            settings.vector_index,
-            info=info,
-            like=like,
-        )
+        if like is None:
+            stores[name] = build_vector_index(vectors[name], settings.vector_index, info=info)
+        else:
+            stores[name] = updated_vector_index(like, rows_origin, vectors[name], settings.vector_index, info=info)
         if info.get("reused_training"):  # the tuning measured then still describes this nprobe
             then = (previous.manifest.get("vectors") or {}).get(name, {})
             info.update({k: then[k] for k in ("tuned_recall_at_10",) if k in then})

@@ -30,14 +30,6 @@ def tokenize(texts: list[str], stemmer=None, as_ids: bool = True):
     )
 
 
-def bm25_index(texts: list[str], stemmer):
-    import bm25s
-
-    model = bm25s.BM25()
-    model.index(tokenize(texts, stemmer), show_progress=False)
-    return model
-
-
 # ---------------------------------------------------------------- the in-memory index
 
 
@@ -61,6 +53,10 @@ class Index:
     # The embedder that encoded this build's passages (not saved): save() exports its
     # model as the ONNX query encoder (None: reuse the export already in the folder).
     encoder: object | None = None
+    # Each sentence's and chunk's BM25 tokens (qa.index.bm25.Terms), saved beside the BM25
+    # scores so that the next update tokenises only new rows; a loaded index leaves them on disk.
+    sentence_terms: object | None = None
+    chunk_terms: object | None = None
 
     def __post_init__(self) -> None:
         self.documents = documents_of(self.documents)

@@ -16,8 +16,9 @@ An index is a folder::
     sentences.faiss     unit vectors of the sentences (inner product = cosine)
     windows.faiss       unit vectors of the sentence windows
     chunks.faiss        unit vectors of the chunks
-    bm25-sentences/     bm25s index of the sentences (JSON + .npy)
-    bm25-chunks/        bm25s index of the chunks
+    bm25-sentences/     bm25s index of the sentences (JSON + .npy), and each row's
+                        tokens (terms.*.npy: what an update reuses, qa/index/bm25.py)
+    bm25-chunks/        the same for the chunks
 
 File names are fixed here, never read from the manifest, so an index folder cannot
 point outside itself; NumPy files are loaded with ``allow_pickle=False``.
@@ -45,6 +46,7 @@ import numpy as np
 from ..data import Col, Document
 from ..errors import IndexProblem
 from ..settings import BuildSettings
+from .bm25 import save_terms
 from .core import Index
 from .freshness import rebuild_hint
 from .texts import BIN as TEXTS_BIN
@@ -120,8 +122,12 @@ def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path
                 raise OSError(
                     code, os.strerror(code) if "No space left" in str(exc) else _first_line(exc), str(tmp / name)
                 ) from None
-        for name, bm25 in zip(BM25_DIRS, (index.bm25_sentences, index.bm25_chunks)):
+        for name, bm25, terms in zip(
+            BM25_DIRS, (index.bm25_sentences, index.bm25_chunks), (index.sentence_terms, index.chunk_terms)
+        ):
             bm25.save(str(tmp / name), show_progress=False)
+            if terms is not None:
+                save_terms(terms, tmp / name)
         entries: dict = {}
         for step in steps:
             entries.update(step(index, tmp, locate(target)))

@@ -190,6 +190,52 @@ def _trained_like(like, kind: str, d: int, nlist: int):
     return index, int(old.nprobe)
 
 
+def updated_vector_index(like, origin: np.ndarray, fresh: np.ndarray, kind: str = "auto", info: dict | None = None):
+    """The vector index of a new table whose row ``r`` is row ``origin[r]`` of ``like``
+    (the previous index: an update) or, where ``origin[r] < 0``, the next row of ``fresh``.
+
+    When ``like`` is an IVF index whose training :func:`build_vector_index` would reuse,
+    the carried rows' stored codes move to their new row numbers, in the cell they were
+    in, and only ``fresh`` is assigned and encoded: at 10^6 vectors that is seconds where
+    adding them all again is a quarter of a minute.  Otherwise the rows are gathered
+    (decoded codes for the 8-bit kinds) and built like a full build's."""
+    faiss = _faiss()
+    info = {} if info is None else info
+    fresh = np.asarray(fresh, dtype=np.float32).reshape(-1, like.d)
+    n, kept = len(origin), np.flatnonzero(origin >= 0)
+    kind = choose_kind(n, kind)
+    trained = _trained_like(like, kind, like.d, default_nlist(n)) if kind in ("ivf-sq8", "ivf-flat") else None
+    if trained is None or not len(kept):
+        matrix = np.empty((n, like.d), dtype=np.float32)
+        matrix[kept] = vectors_of(like, origin[kept])
+        matrix[origin < 0] = fresh
+        return build_vector_index(matrix, kind, info=info, like=like)
+    started = time.perf_counter()
+    index, nprobe = trained
+    added = _trained_like(like, kind, like.d, default_nlist(n))[0]  # the fresh rows, encoded by faiss
+    if len(fresh):
+        added.add_with_ids(_unit_float32(fresh), np.flatnonzero(origin < 0).astype(np.int64))
+    from faiss.contrib.inspect_tools import get_invlist  # (ids, codes) of one cell, copied
+
+    renumber = np.full(like.ntotal, -1, dtype=np.int64)
+    renumber[origin[kept]] = kept
+    lists, old_lists = index.invlists, faiss.downcast_index(like).invlists
+    for cell in range(index.nlist):
+        old_ids, old_codes = get_invlist(old_lists, cell)
+        new_ids, new_codes = get_invlist(added.invlists, cell)
+        ids = np.concatenate([renumber[old_ids], new_ids])
+        codes = np.concatenate([old_codes, new_codes])
+        order = np.argsort(ids, kind="stable")[int((ids < 0).sum()) :]  # rows in order, removed rows out
+        if len(order):
+            ids, codes = np.ascontiguousarray(ids[order]), np.ascontiguousarray(codes[order])
+            lists.add_entries(cell, len(ids), faiss.swig_ptr(ids), faiss.swig_ptr(codes))
+    index.ntotal = n
+    index.nprobe = nprobe
+    info["reused_training"] = True
+    info["build_seconds"] = round(time.perf_counter() - started, 2)
+    return index
+
+
 def _add_in_blocks(index, x: np.ndarray, block: int = 65536) -> None:
     for i in range(0, len(x), block):
         index.add(x[i : i + block])
