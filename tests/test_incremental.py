@@ -129,6 +129,11 @@ def test_update_reembeds_only_what_changed_and_equals_a_full_rebuild(folder, tmp
         "document_from_bytes",
         lambda data, path, *a: read.append(path.name) or from_bytes(data, path, *a),
     )
+    import qa.index.bm25
+
+    tokenized: list[str] = []
+    tokenize = qa.index.bm25.tokenize
+    monkeypatch.setattr(qa.index.bm25, "tokenize", lambda texts, *a: tokenized.extend(texts) or tokenize(texts, *a))
     monkeypatch.setattr(index_mod, "_now", lambda: "2025-02-02T00:00:00+00:00")
     updated, _ = build_and_save(settings, Counting())
     info = updated.build_info
@@ -151,6 +156,8 @@ def test_update_reembeds_only_what_changed_and_equals_a_full_rebuild(folder, tmp
     assert sorted(cut) == sorted(texts[d] for d in ("ferries", "harbour"))
     kept = {d.path for d in updated.documents if d.doc_id in ("beekeeping", "windfarm")}
     assert {"ferries.md", "harbour.txt"} <= set(read) and not kept & set(read)
+    # BM25 tokenised only their sentences and chunks; the others' tokens came from the index.
+    assert tokenized and all(t in texts["ferries"] or t in texts["harbour"] for t in tokenized)
 
     # Unchanged documents keep the time they were first indexed.
     times = {d.doc_id: d.indexed_at for d in load(settings.index).documents}

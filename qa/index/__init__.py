@@ -7,6 +7,8 @@
 - :mod:`.freshness` — is an index still right: :func:`stale_reason` (the folder changed),
   :func:`reuse_problem` (may an update keep its vectors), :func:`check`.
 - :mod:`.core` — the in-memory :class:`Index` and BM25's tokenising.
+- :mod:`.bm25` — BM25 scored from each row's tokens, kept so that an update tokenises only
+  new rows.
 - :mod:`.texts` — the documents' texts, memory-mapped (``texts.bin``): what quotes are cut from.
 - :mod:`.vectors` — the FAISS vector indexes (exact, IVF, HNSW): build, tune, save, load.
 - :mod:`.embedding` — text → unit vectors (sentence-transformers on torch, or its ONNX
