@@ -3,8 +3,8 @@
 :func:`build` makes an :class:`~.core.Index` in memory in named steps (:func:`_read`,
 :func:`_tables`, :func:`_embed`, :func:`_vector_indexes`, :func:`_changes`, :func:`_terms`,
 :func:`_manifest`); :func:`update` builds reusing the vectors, cuts and BM25 tokens of the
-index already in the folder; :func:`build_and_save` does that under the writer lock and saves atomically
-(:mod:`.store`), running :data:`BUILD_STEPS` (the ONNX query encoder) into the new folder.
+index already in the folder; :func:`build_and_save` does that under the writer lock and saves
+atomically (:mod:`.store`), running :data:`BUILD_STEPS` (the ONNX query encoder) into the new folder.
 """
 
 from __future__ import annotations
@@ -141,18 +141,18 @@ def _known_vectors(previous: Index, origin: dict) -> dict[str, np.ndarray]:
     table does not carry over (those of changed and removed documents: an edited
     document keeps most of its sentences)."""
     known: dict[str, np.ndarray] = {}
-    tables = {"sentences": (previous.sentences, Col.SPAN), "windows": (previous.sentences, Col.WINDOW)}
-    tables["chunks"] = (previous.chunks, Col.SPAN)
-    stores = {"sentences": previous.sentence_vectors, "windows": previous.window_vectors}
-    stores["chunks"] = previous.chunk_vectors
+    spans = {
+        "sentences": (previous.sentences, Col.SPAN, previous.sentence_vectors),
+        "windows": (previous.sentences, Col.WINDOW, previous.window_vectors),
+        "chunks": (previous.chunks, Col.SPAN, previous.chunk_vectors),
+    }
     for kind, rows_origin in _passage_rows(origin).items():
-        table, (_, start, end) = tables[kind][0], tables[kind][1]
+        table, columns, store = spans[kind]
         rows = np.setdiff1d(np.arange(len(table)), rows_origin[rows_origin >= 0])
         if not len(rows):
             continue
-        spans = table[rows]
-        texts = previous.documents.texts.slices(spans[:, Col.DOC], spans[:, start], spans[:, end])
-        for text, vector in zip(texts, _stored_vectors(stores[kind], rows)):
+        doc, start, end = table[rows][:, columns].T
+        for text, vector in zip(previous.documents.texts.slices(doc, start, end), _stored_vectors(store, rows)):
             known.setdefault(text, vector)
     return known
 
