@@ -72,7 +72,7 @@ def merged(previous: Terms, origin: np.ndarray, texts: list[str], stemmer) -> Te
     kept_rows = np.flatnonzero(origin >= 0)
     if len(texts) != len(fresh_rows):
         raise ValueError(f"{len(texts)} texts for {len(fresh_rows)} new rows")
-    fresh = Terms.of(texts, stemmer) if texts else Terms(np.zeros(1, np.int64), np.zeros(0, np.int32), {})
+    fresh = Terms.of(texts, stemmer)
     # One vocabulary: the previous one, then the new rows' unseen tokens.
     vocab = dict(previous.vocab)
     to_merged = np.array([vocab.setdefault(t, len(vocab)) for t in fresh.vocab], dtype=np.int32)
@@ -82,7 +82,7 @@ def merged(previous: Terms, origin: np.ndarray, texts: list[str], stemmer) -> Te
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     ids = np.empty(int(indptr[-1]), dtype=np.int32)
     ids[_segments(indptr, kept_rows)] = previous.ids[_segments(previous.indptr, origin[kept_rows])]
-    ids[_segments(indptr, fresh_rows)] = to_merged[fresh.ids] if len(fresh.ids) else fresh.ids
+    ids[_segments(indptr, fresh_rows)] = to_merged[fresh.ids]
     return _canonical(indptr, ids, sorted(vocab, key=vocab.__getitem__))  # removed rows' terms leave
 
 
@@ -96,8 +96,9 @@ def scored(terms: Terms, k1: float = 1.5, b: float = 0.75):
     lengths = np.diff(terms.indptr)
     mean_length = lengths.mean() if n else 0.0
     rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    pairs, tf = np.unique(rows * max(width, 1) + terms.ids, return_counts=True)  # by term within row
-    row, term = pairs // max(width, 1), pairs % max(width, 1)
+    stride = max(width, 1)
+    pairs, tf = np.unique(rows * stride + terms.ids, return_counts=True)  # by term within row
+    row, term = pairs // stride, pairs % stride
     df = np.bincount(term, minlength=width)
     idf = np.zeros(width, dtype=np.float32)
     held = np.flatnonzero(df)

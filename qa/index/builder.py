@@ -27,7 +27,7 @@ from .bm25 import Terms, merged, read_terms, scored
 from .core import Index, english_stemmer
 from .embedding import OPTIONAL, Embedder, build_embedder, save_query_encoder
 from .freshness import catalog_sha256, reuse_problem
-from .store import FORMAT, FORMAT_VERSION, MANIFEST, load, locate, save, writer_lock
+from .store import BM25_DIRS, FORMAT, FORMAT_VERSION, MANIFEST, load, locate, save, writer_lock
 
 
 def _tables(documents: list[Document], settings: BuildSettings, previous: Index | None = None):
@@ -229,11 +229,11 @@ def _terms(texts: dict, origin: dict, previous: Index | None) -> dict[str, Terms
     tokenises only the rows cut anew (:mod:`.bm25`)."""
     stemmer = english_stemmer()
     out = {}
-    for kind, model in (("sentences", "bm25_sentences"), ("chunks", "bm25_chunks")):
+    for kind, model, folder in zip(("sentences", "chunks"), ("bm25_sentences", "bm25_chunks"), BM25_DIRS):
         before = None
         if previous is not None and previous.path is not None:
             old = getattr(previous, model)
-            before = read_terms(previous.path / f"bm25-{kind}", old.vocab_dict, int(old.scores["num_docs"]))
+            before = read_terms(previous.path / folder, old.vocab_dict, int(old.scores["num_docs"]))
         if before is None:
             out[kind] = Terms.of(texts[kind], stemmer)
         else:
