@@ -275,3 +275,64 @@ def test_a_far_off_question_that_shares_a_year_is_kept_out(engine):
     # president in 2022"); the linear scorer's doubt keeps it out.
     answer = engine.ask("Who won the 2022 FIFA World Cup?")
     assert not answer.answered and answer.confidence == 0.0
+
+
+def test_a_weighted_row_counts_as_that_many_copies():
+    from train.fusion import fit_logistic
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    y = (X[:, 0] + rng.normal(size=300) > 0).astype(float)
+    weight = np.where(np.arange(300) < 50, 3.0, 1.0)
+    copies = np.repeat(np.arange(300), weight.astype(int))
+    w1, b1 = fit_logistic(X, y, weight=weight)
+    w2, b2 = fit_logistic(X[copies], y[copies])
+    # The same objective; only the standardisation differs (copies move the mean and spread).
+    assert np.allclose(w1, w2, atol=0.05) and abs(b1 - b2) < 0.05
+    assert np.allclose(fit_logistic(X, y)[0], fit_logistic(X, y, weight=np.full(300, 2.0))[0])
+
+
+def test_the_written_questions_weight_is_chosen_on_articles_the_judge_did_not_see():
+    from train import fusion
+
+    rng = np.random.default_rng(2)
+    # SQuAD runs: feature 0 tells answerable from not.  Written questions: only feature 1 does.
+    A = rng.normal(size=(600, 2))
+    y = (A[:, 0] > 0).astype(float)
+    W = rng.normal(size=(200, 2))
+    yw = (W[:, 1] + 0.3 * rng.normal(size=200) > 0).astype(float)
+    docs = [f"article{i % 20}" for i in range(200)]
+    k, curve = fusion.choose_written_weight(A, y, W, yw, docs)
+    assert list(curve) == list(fusion.WRITTEN_WEIGHTS)
+    assert k > 1 and curve[k] > curve[1] + 0.005  # they teach what the SQuAD runs do not
+    assert k == min(w for w, a in curve.items() if a >= max(curve.values()) - 0.005)
+    # Written questions that separate no better with more weight: counted once.
+    k, curve = fusion.choose_written_weight(A, y, W, yw, docs, slack=1.0)
+    assert k == 1
+
+
+def test_written_questions_are_about_training_articles_and_quote_their_answers():
+    import re
+
+    from train.data import load_articles, split_of
+    from train.fusion import written_questions
+
+    rows = written_questions()
+    assert len(rows) >= 500 and sum(not r["answerable"] for r in rows) >= 300
+    assert len({r["question"].lower() for r in rows}) == len(rows)
+    # The article texts as train/fusion.py writes them (its doc ids, its paragraphs).
+    texts = {
+        re.sub(r"[^A-Za-z0-9_-]+", "_", title)[:80]: (title, " ".join(p["context"].replace("\n", " ") for p in paras))
+        for title, paras in load_articles().items()
+    }
+    for r in rows:
+        title, text = texts[r["doc_id"]]
+        assert split_of(title) == "fusion", r  # never a reader, held-out or test article
+        if r["answerable"]:
+            assert r["answer"] in text, r
+    asked = set()
+    for f in (ROOT / "eval").glob("*.jsonl"):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            asked |= {t["question"].lower() for t in item.get("turns", [item])}
+    assert not asked & {r["question"].lower() for r in rows}

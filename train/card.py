@@ -42,7 +42,7 @@ Wikipedia articles; **CC BY-SA 4.0**), split by article title (`train/data.py`):
   {precision} matrix products.
 - `fusion` split: the articles indexed by the product's own build; each question asked of its
   article (answerable) and again with its own paragraph removed when no other paragraph holds
-  the answer (a near-topic unanswerable question): {runs} runs, {unanswerable} unanswerable.
+  the answer (a near-topic unanswerable question): {runs} runs, {unanswerable} unanswerable.{written_line}
 - `heldout` split: figures only (below).
 - The abstention threshold is the highest that still answers {coverage_target:.0%} of the
   answerable questions of the seeds' **calibration** sets ({calibration_files}).
@@ -119,6 +119,22 @@ def gate_line(answer: dict, calibration: dict) -> str:
     )
 
 
+def written_line(training: dict) -> str:
+    """The Data line on the written reader-style questions (none before they were used)."""
+    w = training.get("written_questions")
+    if not w:
+        return ""
+    curve = ", ".join(f"{k}× → {a:.3f}" for k, a in w["by_article_auc"].items())
+    return f"""
+- `{w["file"]}`: {w["questions"]} questions written for this project the way readers ask, over
+  {w["articles"]} of the `fusion` split's articles: {w["out_of_scope"]} near-topic ones that the article does not
+  answer (a count, a name, a date, a reaction it does not give, next to sentences that give
+  others) and {w["questions"] - w["out_of_scope"]} answerable ones (their answer copied from the article; CC BY-SA 4.0, as
+  the articles). The judge learns from them beside the runs above, each counted {w["weight"]}×: the
+  weight whose judge best separates the written questions of articles it did not see
+  (AUC by 4-fold cross-validation over articles: {curve})."""
+
+
 def main() -> int:
     reader = json.loads((MODELS / "reader" / "reader.json").read_text(encoding="utf-8"))
     answer = json.loads((MODELS / "answer.json").read_text(encoding="utf-8"))
@@ -150,6 +166,7 @@ def main() -> int:
         precision="bf16" if reader.get("bf16") else "float32",
         runs=t["runs"],
         unanswerable=t["unanswerable_runs"],
+        written_line=written_line(t),
         coverage_target=0.95,
         calibration_files=", ".join(f"`{f}`" for f in t["calibration"]["files"]),
         reader_command=reader["command"].strip(),

@@ -8,6 +8,11 @@ Data (none of it an evaluation set):
   question asked of its article is an answerable example; the same question asked with
   its own paragraph taken out (and no other paragraph holding the answer) is a near-topic
   unanswerable example — its words are all over the article, its answer is not.
+- train/written-questions.jsonl: questions written the way readers ask, over the same
+  articles: near-topic ones the article does not answer (a count, a name, a date, a
+  reaction it does not give) and answerable ones.  The judge learns from them beside the
+  SQuAD runs; SQuAD's questions were written while reading the answer, and its
+  gold-removed negatives do not teach what a reader's near-topic question looks like.
 - The seeds' calibration sets (eval/seeds-dev.jsonl, eval/seeds-oos-dev.jsonl) choose the
   abstention threshold only (the highest that still answers >= 95 % of their answerable
   questions), and the level of the linear gate before the judge (:func:`calibrate_gate`).
@@ -166,17 +171,25 @@ def fit_listwise(
 
 
 def fit_logistic(
-    X: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000, lr: float = 0.05
+    X: np.ndarray,
+    y: np.ndarray,
+    l2: float = 1e-2,
+    steps: int = 3000,
+    lr: float = 0.05,
+    weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Logistic regression (Adam, full batch) on standardised features; weights returned
-    in the features' own scale."""
+    """Logistic regression (Adam, full batch) on standardised features, each row counted
+    ``weight`` times (default once); weights returned in the features' own scale."""
     mu, sd = X.mean(0), X.std(0) + 1e-6
     Xs = (X - mu) / sd
+    share = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
+    share = share / share.sum()
     w, b = np.zeros(X.shape[1]), 0.0
     m, v = np.zeros(X.shape[1] + 1), np.zeros(X.shape[1] + 1)
     for t in range(1, steps + 1):
         p = 1 / (1 + np.exp(-(Xs @ w + b)))
-        g = np.r_[Xs.T @ (p - y) / len(y) + l2 * w, (p - y).mean()]
+        r = (p - y) * share
+        g = np.r_[Xs.T @ r + l2 * w, r.sum()]
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         step = lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
@@ -241,6 +254,67 @@ def choose_depth(rs: list[dict], w: np.ndarray, slack: float = 0.005) -> tuple[i
         curve[d] = {"answer@1": round(float(np.mean(hits)), 4), "sentences_read": round(float(np.mean(read)), 1)}
     best = max(c["answer@1"] for c in curve.values())
     return min(d for d, c in curve.items() if c["answer@1"] >= best - slack), curve
+
+
+WRITTEN_FILE = ROOT / "train" / "written-questions.jsonl"
+WRITTEN_WEIGHTS = (1, 3, 10, 30)
+
+
+def written_questions(path: Path = WRITTEN_FILE) -> list[dict]:
+    """Reader-style questions written for this project over the fusion split's articles:
+    near-topic ones the article does not answer, and answerable ones (with a verbatim answer)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def written_features(engine, questions: list[dict]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:data:`ANSWERABILITY_FEATURES` of each written question asked of the whole fusion
+    index, read as the product reads it (spelling corrected); labels; articles."""
+    A, y, docs = [], [], []
+    for it in questions:
+        question = engine.searched(it["question"]) or it["question"]
+        sig = engine.retriever.signals(question, top_sentences=max(engine.settings.candidates, 100))
+        cand, feats = engine.candidate_features(question, sig)
+        units = engine.read_units(question, cand, feats)
+        final = units["R"] @ engine.reader_scorer.vector
+        f = engine.answerability_features(units, final, int(np.argmax(final)))
+        A.append([f[n] for n in ANSWERABILITY_FEATURES])
+        y.append(float(it["answerable"]))
+        docs.append(it["doc_id"])
+    return np.array(A), np.array(y), docs
+
+
+def choose_written_weight(
+    A: np.ndarray,
+    y: np.ndarray,
+    W: np.ndarray,
+    yw: np.ndarray,
+    docs: list[str],
+    folds: int = 4,
+    seed: int = 13,
+    slack: float = 0.005,
+) -> tuple[int, dict]:
+    """How many times each written question counts beside the SQuAD runs: the smallest
+    weight of :data:`WRITTEN_WEIGHTS` whose judge separates the written questions of articles
+    it did not see (AUC, cross-validated by article) within ``slack`` of the best weight.
+    A larger weight that buys less than that there still costs on SQuAD's own near-topic
+    negatives (gold-removed runs), so the smaller one is kept."""
+    articles = sorted(set(docs))
+    random.Random(seed).shuffle(articles)
+    fold = np.array([articles.index(d) % folds for d in docs])
+    curve = {}
+    for k in WRITTEN_WEIGHTS:
+        pos, neg = [], []
+        for f in range(folds):
+            train, test = fold != f, fold == f
+            w, b = fit_logistic(
+                np.vstack([A, W[train]]), np.r_[y, yw[train]], weight=np.r_[np.ones(len(y)), np.full(train.sum(), k)]
+            )
+            z = W[test] @ w + b
+            pos += z[yw[test] == 1].tolist()
+            neg += z[yw[test] == 0].tolist()
+        curve[k] = round(auc(np.array(pos), np.array(neg)), 4)
+    best = max(curve.values())
+    return min(k for k, a in curve.items() if a >= best - slack), curve
 
 
 # The "sure" level: the lowest confidence that at least this share of the calibration sets'
@@ -449,12 +523,17 @@ def main(argv: list[str] | None = None) -> None:
         A.append([f[n] for n in ANSWERABILITY_FEATURES])
         y.append(float(r["answerable"]))
     A, y = np.array(A), np.array(y)
-    aw, ab = fit_logistic(A, y)
+    # ... and the written reader-style questions, which SQuAD's own cannot stand in for.
+    written = written_questions()
+    W, yw, docs = written_features(engine, written)
+    k, weight_curve = choose_written_weight(A, y, W, yw, docs, seed=args.seed)
+    print(f"written questions: {len(written)}, each counted {k} times (by-article AUC {weight_curve})", flush=True)
+    aw, ab = fit_logistic(np.vstack([A, W]), np.r_[y, yw], weight=np.r_[np.ones(len(y)), np.full(len(yw), k)])
     answerability = {"bias": round(ab, 5), **dict(zip(ANSWERABILITY_FEATURES, np.round(aw, 5).tolist()))}
     scorer = ReaderScorer(scorer.pre_weights, scorer.weights, answerability, depth=depth, source="training")
     z = A @ aw + ab
     train_auc = auc(z[y == 1], z[y == 0])
-    print(f"answerability fitted: AUC on its training runs {train_auc:.4f}", flush=True)
+    print(f"answerability fitted: AUC on its SQuAD training runs {train_auc:.4f}", flush=True)
 
     # 4. Threshold from the seeds' calibration sets.
     seeds, _ = ensure_index(Settings())
@@ -515,6 +594,14 @@ def main(argv: list[str] | None = None) -> None:
             "length_choice": length_choice,
             "depth_curve": depth_curve,
             "answerability_train_auc": round(train_auc, 4),
+            "written_questions": {
+                "file": str(WRITTEN_FILE.relative_to(ROOT)),
+                "questions": len(written),
+                "out_of_scope": int((yw == 0).sum()),
+                "articles": len(set(docs)),
+                "weight": k,
+                "by_article_auc": {str(w): a for w, a in weight_curve.items()},
+            },
             "calibration": calibration,
             "minutes": round((time.time() - started) / 60, 1),
         },
