@@ -57,6 +57,11 @@ def test_score_counts_ranks_spans_and_abstention(tmp_path):
     assert m["coverage"] == 0.5 and m["abstention"] == 1.0
     assert m["latency_p50_ms"] == 2.0
     assert "sure_coverage" not in m and "sure_abstention" not in m  # no tentative tier in these predictions
+    assert "confidence_auc" not in m  # no confidence in these predictions
+    for pred, c in zip(preds, (0.9, 0.2, 0.5)):
+        pred["confidence"] = c
+    # The out-of-scope question (0.5) outranks one answerable question (0.2) of two.
+    assert score(items, preds)["confidence_auc"] == 0.5
     # With a tier: a tentative answer counts as answered, but not as a sure one.
     preds[0]["tentative"] = True
     preds[2].update(answered=True, tentative=True, quotes=[{"doc_id": "d1", "start": 0, "end": 4, "text": "none"}])

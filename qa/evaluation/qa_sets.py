@@ -149,6 +149,11 @@ def score(items: list[Item], predictions: list[dict]) -> dict:
             m["phrase_f1"] = float(np.mean([f for _, f in ems_f1s]))
     if out_scope:
         m["abstention"] = float(np.mean([not p["answered"] for _, p in out_scope]))
+    # How well the confidence alone tells answerable from out-of-scope questions, whatever
+    # the threshold: the chance that an answerable question outranks an out-of-scope one.
+    conf = [p.get("confidence") for p in predictions]
+    if in_scope and out_scope and all(isinstance(c, (int, float)) for c in conf) and len(set(conf)) > 1:
+        m["confidence_auc"] = rank_auc([p["confidence"] for _, p in in_scope], [p["confidence"] for _, p in out_scope])
     # With a tentative tier ("Perhaps from the articles"): answers given without that hedge,
     # and out-of-scope questions that never got one (abstained, or only a tentative answer).
     sure = lambda p: p["answered"] and not p.get("tentative", False)  # noqa: E731
@@ -160,6 +165,15 @@ def score(items: list[Item], predictions: list[dict]) -> dict:
     lat = [p["latency_ms"] for p in predictions]
     m["latency_p50_ms"], m["latency_p95_ms"] = float(np.percentile(lat, 50)), float(np.percentile(lat, 95))
     return m
+
+
+def rank_auc(positives, negatives) -> float:
+    """ROC AUC: the share of (positive, negative) pairs the positive outranks, ties half."""
+    pos, neg = np.asarray(positives, dtype=float), np.asarray(negatives, dtype=float)
+    neg = np.sort(neg)
+    below = np.searchsorted(neg, pos, side="left")
+    ties = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
 
 
 def predict(engine: Engine, items: list[Item], mode: str | None = None, progress: bool = False) -> list[dict]:
@@ -192,6 +206,7 @@ COLUMNS = (
     "phrase_f1",
     "coverage",
     "abstention",
+    "confidence_auc",
     "sure_coverage",
     "sure_abstention",
     "latency_p50_ms",
