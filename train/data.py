@@ -22,12 +22,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from qa.evaluation.qa_sets import rank_auc  # noqa: E402
 from qa.ingest.chunking import split_sentences  # noqa: E402  (the index's own sentence splitter)
 
 TRAIN_FILE = ROOT.parent / "shared" / "train" / "squad-v1.1-train.jsonl.gz"
@@ -177,14 +177,7 @@ def examples_from(
     return out
 
 
-def auc(positives, negatives) -> float:
-    """ROC AUC: the chance that a random positive scores above a random negative (ties half)."""
-    pos, neg = np.asarray(positives, dtype=float), np.sort(np.asarray(negatives, dtype=float))
-    if not len(pos) or not len(neg):
-        return float("nan")
-    below = np.searchsorted(neg, pos, side="left")
-    ties = np.searchsorted(neg, pos, side="right") - below
-    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
+auc = rank_auc  # ROC AUC, ties half: the evaluation's own (qa/evaluation/qa_sets.py)
 
 
 # ---------------------------------------------------------------- swapped questions

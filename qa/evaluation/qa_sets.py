@@ -168,9 +168,11 @@ def score(items: list[Item], predictions: list[dict]) -> dict:
 
 
 def rank_auc(positives, negatives) -> float:
-    """ROC AUC: the share of (positive, negative) pairs the positive outranks, ties half."""
-    pos, neg = np.asarray(positives, dtype=float), np.asarray(negatives, dtype=float)
-    neg = np.sort(neg)
+    """ROC AUC: the share of (positive, negative) pairs the positive outranks, ties half
+    (NaN when either side is empty).  Also the training scripts' AUC (train/data.py)."""
+    pos, neg = np.asarray(positives, dtype=float), np.sort(np.asarray(negatives, dtype=float))
+    if not len(pos) or not len(neg):
+        return float("nan")
     below = np.searchsorted(neg, pos, side="left")
     ties = np.searchsorted(neg, pos, side="right") - below
     return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
