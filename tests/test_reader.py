@@ -312,19 +312,14 @@ def test_the_written_questions_weight_is_chosen_on_articles_the_judge_did_not_se
 
 
 def test_written_questions_are_about_training_articles_and_quote_their_answers():
-    import re
-
     from train.data import load_articles, split_of
-    from train.fusion import written_questions
+    from train.fusion import doc_id_of, paragraph_texts, written_questions
 
     rows = written_questions()
     assert len(rows) >= 500 and sum(not r["answerable"] for r in rows) >= 300
     assert len({r["question"].lower() for r in rows}) == len(rows)
     # The article texts as train/fusion.py writes them (its doc ids, its paragraphs).
-    texts = {
-        re.sub(r"[^A-Za-z0-9_-]+", "_", title)[:80]: (title, " ".join(p["context"].replace("\n", " ") for p in paras))
-        for title, paras in load_articles().items()
-    }
+    texts = {doc_id_of(title): (title, "\n\n".join(paragraph_texts(paras))) for title, paras in load_articles().items()}
     for r in rows:
         title, text = texts[r["doc_id"]]
         assert split_of(title) == "fusion", r  # never a reader, held-out or test article

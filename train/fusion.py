@@ -63,16 +63,25 @@ WORK = ROOT / ".train"
 # ---------------------------------------------------------------- data
 
 
+def doc_id_of(title: str) -> str:
+    """The document id (and file name) an article gets in the corpora this script writes."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", title)[:80]
+
+
+def paragraph_texts(rows: list[dict]) -> list[str]:
+    """An article's paragraphs as its document holds them (one line each)."""
+    return [row["context"].replace("\n", " ").strip() for row in rows]
+
+
 def write_corpus(articles: dict[str, list[dict]], folder: Path) -> list[dict]:
     """One text file per article (paragraphs separated by blank lines); returns the
     questions with their document, gold paragraph range and answers."""
     folder.mkdir(parents=True, exist_ok=True)
     questions = []
     for title in sorted(articles):
-        doc_id = re.sub(r"[^A-Za-z0-9_-]+", "_", title)[:80]
-        parts, offset = [], 0
-        for row in articles[title]:
-            context = row["context"].replace("\n", " ").strip()
+        doc_id = doc_id_of(title)
+        parts, offset = paragraph_texts(articles[title]), 0
+        for row, context in zip(articles[title], parts):
             for qa in row["qas"]:
                 questions.append(
                     {
@@ -82,7 +91,6 @@ def write_corpus(articles: dict[str, list[dict]], folder: Path) -> list[dict]:
                         "para": (offset, offset + len(context)),
                     }
                 )
-            parts.append(context)
             offset += len(context) + 2
         text = "\n\n".join(parts) + "\n"
         path = folder / f"{doc_id}.txt"
