@@ -344,11 +344,9 @@ def calibrate(engine_seeds, rs: ReaderScorer, files: list[Path], coverage: float
     questions, and the :func:`sure_level` above it."""
     items = [it for f in files for it in load_qa(f)]
     conf_in, conf_out = [], []
+    engine_seeds.reader_scorer = rs
     for it in items:
-        engine_seeds.reader_scorer = rs
-        question = engine_seeds.searched(it.question) or it.question  # as the product reads it
-        sig = engine_seeds.retriever.signals(question, top_sentences=100)
-        _, c = engine_seeds._read(question, sig, 5, None)
+        c = engine_seeds.ask(it.question, k=5).confidence  # as the product reads it
         (conf_in if it.in_scope else conf_out).append(c)
     conf_in, conf_out = np.array(conf_in), np.array(conf_out)
     t = float(np.quantile(conf_in, 1 - coverage, method="lower"))
