@@ -331,3 +331,75 @@ def test_written_questions_are_about_training_articles_and_quote_their_answers()
             item = json.loads(line)
             asked |= {t["question"].lower() for t in item.get("turns", [item])}
     assert not asked & {r["question"].lower() for r in rows}
+
+
+def test_the_reader_gives_its_state_and_the_judge_reads_the_probe_over_it(reader, engine):
+    from dataclasses import replace
+
+    from qa.answer.scoring import ANSWERABILITY_FEATURES
+
+    sentences = ["CECOT has a maximum capacity of 40,000.", "The prison opened in 2023."]
+    first = reader.readings("How many people can CECOT hold?", sentences)
+    again = reader.readings("How many people can CECOT hold?", sentences)
+    assert first[0].state.shape == (384,) and np.array_equal(first[0].state, again[0].state)
+    assert not np.array_equal(first[0].state, first[1].state)
+    assert replace(first[0], state=None) == first[0]  # the state takes no part in ==
+    scorer = ReaderScorer.load()
+    assert "max_probe" in ANSWERABILITY_FEATURES and scorer.answerability.get("max_probe", 0) > 0
+    assert len(scorer.probe_weights) == 384
+    question = "How many guards work at CECOT?"
+    with_probe = engine.ask(question).confidence
+    engine.reader_scorer = replace(scorer, probe_weights=None)  # the probe's feature is then 0
+    try:
+        assert engine.ask(question).confidence != with_probe
+    finally:
+        engine.reader_scorer = scorer
+
+
+def test_a_reader_exported_without_its_state_still_answers(tmp_path, engine):
+    import shutil
+
+    import onnx
+
+    from train.reader import expose_state
+
+    model = onnx.load(str(READER_DIR / "reader.onnx"))
+    keep = [o for o in model.graph.output if o.name != "state"]
+    del model.graph.output[:]
+    model.graph.output.extend(keep)
+    nodes = [n for n in model.graph.node if "state" not in n.output]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(tmp_path / "reader.onnx"))
+    shutil.copyfile(READER_DIR / "tokenizer.json", tmp_path / "tokenizer.json")
+    old = Reader(tmp_path)
+    reading = old.readings("How many people can CECOT hold?", ["CECOT has a maximum capacity of 40,000."])[0]
+    assert reading.state is None and ReaderScorer.load().probe(reading.state) == 0.0
+    # What train/reader.py does to every reader it exports gives the state back, once.
+    assert expose_state(tmp_path / "reader.onnx") and not expose_state(tmp_path / "reader.onnx")
+    again = Reader(tmp_path).readings("How many people can CECOT hold?", ["CECOT has a maximum capacity of 40,000."])
+    assert again[0].state.shape == (384,) and again[0].relevance == reading.relevance
+
+
+def test_the_probe_is_cross_fitted_by_article():
+    from train import fusion
+    from train.data import auc
+
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(400, 2, 8))
+    y = (S[:, 0, 0] + S[:, 1, 0] + 0.5 * rng.normal(size=400) > 0).astype(float)
+    docs = [f"article{i % 13}" for i in range(400)]
+    fold = fusion.article_folds(docs)
+    assert all(len({f for f, d in zip(fold, docs) if d == a}) == 1 for a in set(docs))
+    scores = fusion.cross_fitted_probe(S, y, docs)
+    # Each row is scored by the probe fitted without its own fold's articles.
+    w, b = fusion.fit_probe(S[fold != 0], y[fold != 0])
+    assert np.allclose(scores[fold == 0], fusion.probe_scores(S[fold == 0], w, b))
+    assert auc(scores[y == 1], scores[y == 0]) > 0.85
+
+
+def test_the_stored_threshold_never_rounds_above_the_question_it_was_set_by():
+    from train.fusion import stored_threshold
+
+    assert stored_threshold(0.1115852513) == 0.11158 <= 0.1115852513
+    assert stored_threshold(0.08) == 0.08 and stored_threshold(0.0799999999) == 0.07999

@@ -28,7 +28,7 @@ the reader {train_minutes} min of training, then pre-ranking, re-scoring and ans
   (no torch) and only scores and points into the sentence: it writes nothing.
 - **Answer stage** (`answer.json`): a linear pre-ranking of one- and two-sentence quote units
   over the retrieval features, a linear re-scoring of the best {depth} units with the reader's
-  relevance and phrase scores, and a logistic **answerability judge** with its threshold.
+  relevance and phrase scores, and a logistic **answerability judge** with its threshold.{probe_line}
 
 ## Data
 SQuAD v1.1 **train** (Rajpurkar et al. 2016; 87,599 questions written by people over 442
@@ -136,6 +136,22 @@ def written_line(training: dict) -> str:
   weight costs on SQuAD's own gold-removed questions)."""
 
 
+def probe_line(training: dict) -> str:
+    """The sentence on the answerability probe ("" for an answer stage without one)."""
+    p = training.get("probe")
+    if not p:
+        return ""
+    cf = p["cross_fitted_auc"]
+    return f"""
+  The judge also reads a **probe**: a logistic regression over the reader's [CLS] state (the
+  vector its relevance logit is read from) of the best unit's sentences, fitted on the `fusion`
+  runs and the written questions below to tell the best-looking sentence of an answerable
+  question from that of one the articles do not answer ({p["rows"]} rows, l2 {p["l2"]:g},
+  {p["steps"]} steps). The judge learns its weight from probe scores fitted without the
+  question's article (4 folds by article; AUC on its own: SQuAD runs {cf["squad_runs"]:.3f},
+  written questions {cf["written"]:.3f})."""
+
+
 def main() -> int:
     reader = json.loads((MODELS / "reader" / "reader.json").read_text(encoding="utf-8"))
     answer = json.loads((MODELS / "answer.json").read_text(encoding="utf-8"))
@@ -168,6 +184,7 @@ def main() -> int:
         runs=t["runs"],
         unanswerable=t["unanswerable_runs"],
         written_line=written_line(t),
+        probe_line=probe_line(t),
         coverage_target=0.95,
         calibration_files=", ".join(f"`{f}`" for f in t["calibration"]["files"]),
         reader_command=reader["command"].strip(),

@@ -278,8 +278,34 @@ def export(model, out: Path) -> dict:
         op_types_to_quantize=["MatMul", "Gemm", "Gather"],
     )
     fp32.unlink()
+    expose_state(out / "reader.onnx")
     shutil.copyfile(base_model_dir() / "tokenizer.json", out / "tokenizer.json")
-    return {"file": "reader.onnx", "bytes": (out / "reader.onnx").stat().st_size}
+    return {
+        "file": "reader.onnx",
+        "bytes": (out / "reader.onnx").stat().st_size,
+        "outputs": ["relevance", "start_logits", "end_logits", "state"],
+    }
+
+
+def expose_state(path: Path) -> bool:
+    """Add the [CLS] state that the relevance head reads as a fourth output, ``state``
+    (batch × hidden), to the ONNX reader at ``path`` (in place): train/fusion.py fits the
+    answerability probe on it.  Found by walking back from ``relevance`` to the Gather that
+    takes token 0, in the float graph as in the int8 one.  False when it is there already."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    if any(o.name == "state" for o in graph.output):
+        return False
+    made_by = {o: n for n in graph.node for o in n.output}
+    name = "relevance"
+    while made_by[name].op_type != "Gather":
+        name = made_by[name].input[0]
+    graph.node.append(onnx.helper.make_node("Identity", [name], ["state"], name="state"))
+    graph.output.append(onnx.helper.make_tensor_value_info("state", onnx.TensorProto.FLOAT, ["batch", "hidden"]))
+    onnx.save(model, str(path))
+    return True
 
 
 def heldout_figures(score_fn, per_article: dict[str, list], limit: int = 2000, seed: int = 7) -> dict:

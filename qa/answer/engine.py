@@ -471,6 +471,7 @@ class Engine:
             "max_relevance": float(R[best, col("max_relevance")]),
             "max_phrase": float(R[best, col("max_phrase")]),
             "second_relevance": float(max((R[j, col("max_relevance")] for j in others), default=-10.0)),
+            "max_probe": max(self.reader_scorer.probe(units["read"][r].state) for r in mine),
         }
         for name in ANSWERABILITY_FEATURES:
             if name not in feats:

@@ -10,7 +10,7 @@ ONNX Runtime: no torch import, no generative model.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -38,6 +38,9 @@ class Reading:
     relevance: float  # logit: > 0 leans "answers the question"
     phrase: tuple[int, int] | None  # answer phrase as character offsets into the sentence
     phrase_score: float  # best start+end logit minus the "no phrase" ([CLS]) logit
+    # The model's [CLS] state (what the relevance head reads), for the answerability
+    # probe of ``qa/models/answer.json``; None from a reader exported without it.
+    state: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 class Reader:
@@ -60,6 +63,9 @@ class Reader:
         self._tok.no_padding()
         self._tok.enable_truncation(self.max_length, strategy="only_second")
         self._session = onnx_session(model_file, threads, ReaderError)
+        self._outputs = ["relevance", "start_logits", "end_logits"]
+        if "state" in {o.name for o in self._session.get_outputs()}:
+            self._outputs.append("state")
 
     def readings(self, question: str, sentences: Sequence[str]) -> list[Reading]:
         """One :class:`Reading` per sentence (one batched model run)."""
@@ -79,21 +85,25 @@ class Reader:
                 e = enc[i]
                 n = len(e.ids)
                 ids[j, :n], mask[j, :n], types[j, :n] = e.ids, e.attention_mask, e.type_ids
-            rel, starts, ends = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            rel, starts, ends, *state = self._session.run(
+                self._outputs, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             )
             for j, i in enumerate(rows):
-                out[i] = self.reading_of(enc[i], sentences[i], float(rel[j]), starts[j], ends[j])
+                out[i] = self.reading_of(
+                    enc[i], sentences[i], float(rel[j]), starts[j], ends[j], state[0][j] if state else None
+                )
         return out
 
     @staticmethod
-    def reading_of(e, sentence: str, rel: float, starts: np.ndarray, ends: np.ndarray) -> Reading:
+    def reading_of(
+        e, sentence: str, rel: float, starts: np.ndarray, ends: np.ndarray, state: np.ndarray | None = None
+    ) -> Reading:
         """The :class:`Reading` of one encoded (question, sentence) pair from the model's
         outputs (also for a torch copy of the model: train/sweep.py)."""
         offsets = e.offsets  # (each access to an Encoding's list builds it anew: once here)
         ctx = np.array([t for t, (s, o) in enumerate(zip(e.sequence_ids, offsets)) if s == 1 and o[1] > o[0]])
         if not len(ctx):
-            return Reading(rel, None, -np.inf)
+            return Reading(rel, None, -np.inf, state)
         s, en = starts[ctx], ends[ctx]
         # Best start <= end within MAX_PHRASE_TOKENS: a band of the outer-sum matrix.
         grid = s[:, None] + en[None, :]
@@ -102,7 +112,10 @@ class Reader:
         a, b = np.unravel_index(int(np.argmax(grid)), grid.shape)
         null = float(starts[0] + ends[0])
         return Reading(
-            rel, whole_words(sentence, int(offsets[ctx[a]][0]), int(offsets[ctx[b]][1])), float(grid[a, b]) - null
+            rel,
+            whole_words(sentence, int(offsets[ctx[a]][0]), int(offsets[ctx[b]][1])),
+            float(grid[a, b]) - null,
+            state,
         )
 
     def read(self, question: str, sentences: Sequence[str]) -> tuple[np.ndarray, list[str]]:

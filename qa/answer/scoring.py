@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,7 @@ ANSWERABILITY_FEATURES = (
     "max_chunk_dense",
     "max_coverage",
     "min_type_missing",
+    "max_probe",  # the answerability probe over the reader's state, best of the unit's sentences
 )
 READER_SCORER_FILE = Path(__file__).parents[1] / "models" / "answer.json"
 
@@ -250,7 +252,9 @@ class ReaderScorer:
     """Learnt by ``train/fusion.py`` on SQuAD v1.1 train (never on an evaluation set):
     a linear pre-ranking over :data:`UNIT_FEATURES`, a linear re-scoring of the best
     ``depth`` units over :data:`READER_FEATURES`, and a logistic answerability judge over
-    :data:`ANSWERABILITY_FEATURES` with its threshold."""
+    :data:`ANSWERABILITY_FEATURES` with its threshold.  The judge also reads a linear probe
+    over the reader's [CLS] state (:attr:`Reading.state`), fitted to tell the best-looking
+    sentence of an answerable question from that of one the articles do not answer."""
 
     pre_weights: dict[str, float]
     weights: dict[str, float]
@@ -269,6 +273,10 @@ class ReaderScorer:
     # articles do not use.
     linear_gate: bool = True
     gate_level: float | None = None
+    # The probe: weights over the reader's state, and its bias (None: no probe; its
+    # feature is then 0, as for a reader without a state output).
+    probe_weights: list[float] | None = None
+    probe_bias: float = 0.0
     source: str = ""
 
     @property
@@ -279,10 +287,20 @@ class ReaderScorer:
     def vector(self) -> np.ndarray:
         return np.array([self.weights.get(f, 0.0) for f in READER_FEATURES])
 
+    def probe(self, state: np.ndarray | None) -> float:
+        """The probe's logit for one sentence's reader state (0 without a probe or a state)."""
+        if self.probe_weights is None or state is None:
+            return 0.0
+        return float(state @ self._probe_vector + self.probe_bias)
+
+    @cached_property
+    def _probe_vector(self) -> np.ndarray:
+        return np.asarray(self.probe_weights, dtype=np.float32)
+
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that the articles answer the question, from the best unit's evidence."""
         a = self.answerability
-        z = a.get("bias", 0.0) + sum(a.get(f, 0.0) * float(features[f]) for f in ANSWERABILITY_FEATURES)
+        z = a.get("bias", 0.0) + sum(a.get(f, 0.0) * float(features.get(f, 0.0)) for f in ANSWERABILITY_FEATURES)
         return float(1.0 / (1.0 + np.exp(-z)))
 
     def to_json(self) -> dict:
