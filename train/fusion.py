@@ -451,7 +451,7 @@ def calibrate_gate(engine_seeds, rs: ReaderScorer, coverage: float) -> tuple[Rea
     level = max(tried, key=lambda x: (tried[x][3]["abstention"], x))
     scorer, threshold, sure, calibration = tried[level]
     calibration["gate_levels"] = {
-        str(x): {"threshold": round(t[1], 5), "coverage": t[3]["coverage"], "abstention": t[3]["abstention"]}
+        str(x): {"threshold": stored_threshold(t[1]), "coverage": t[3]["coverage"], "abstention": t[3]["abstention"]}
         for x, t in tried.items()
     }
     return scorer, threshold, sure, calibration

@@ -248,6 +248,7 @@ def export(model, out: Path) -> dict:
     """ONNX (fp32, then int8 weights incl. the embedding table) and the tokenizer into ``out``."""
     import shutil
 
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -280,11 +281,8 @@ def export(model, out: Path) -> dict:
     fp32.unlink()
     expose_state(out / "reader.onnx")
     shutil.copyfile(base_model_dir() / "tokenizer.json", out / "tokenizer.json")
-    return {
-        "file": "reader.onnx",
-        "bytes": (out / "reader.onnx").stat().st_size,
-        "outputs": ["relevance", "start_logits", "end_logits", "state"],
-    }
+    outputs = [o.name for o in onnx.load(str(out / "reader.onnx")).graph.output]
+    return {"file": "reader.onnx", "bytes": (out / "reader.onnx").stat().st_size, "outputs": outputs}
 
 
 def expose_state(path: Path) -> bool:

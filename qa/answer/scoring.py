@@ -300,7 +300,7 @@ class ReaderScorer:
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that the articles answer the question, from the best unit's evidence."""
         a = self.answerability
-        z = a.get("bias", 0.0) + sum(a.get(f, 0.0) * float(features.get(f, 0.0)) for f in ANSWERABILITY_FEATURES)
+        z = a.get("bias", 0.0) + sum(a.get(f, 0.0) * float(features[f]) for f in ANSWERABILITY_FEATURES)
         return float(1.0 / (1.0 + np.exp(-z)))
 
     def to_json(self) -> dict:
