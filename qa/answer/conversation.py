@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .phrasing import strip_framing
+
 # Words that carry no subject (question words, auxiliaries, pronouns, prepositions...).
 STOPWORDS = frozenset(
     """a an the and or but if so also then than that this these those there here of to in on at by for from with
@@ -272,18 +274,19 @@ def resolve(question: str, previous: str | None = None, previous_answer: str = "
     previous = " ".join(str(previous or "").split())
     if not previous or not question:
         return Reading(question, question, False)
+    typed, question = question, strip_framing(question)  # "can you tell me why?" leans like "why?"
     rule = is_followup(question)
     if not rule:
-        return Reading(question, question, False)
+        return Reading(typed, typed, False)
     if rule == "question word":
         wh = _WH_ALONE.match(question).group(1)
         m = _wh_phrase(previous)
         body = previous[m.end() :] if m else " " + previous
         asked = f"{wh.capitalize()}{body}"
         asked = asked if asked.rstrip().endswith("?") else _strip_q(asked) + "?"
-        return Reading(question, asked, True, rule, previous)
+        return Reading(typed, asked, True, rule, previous)
     if rule == "fragment":
-        return Reading(question, _complete_fragment(question, previous), True, rule, previous)
+        return Reading(typed, _complete_fragment(question, previous), True, rule, previous)
     asked = _FRAGMENT_START.sub("", question) if rule == "connective" else question
     asked = asked[:1].upper() + asked[1:]
     person = _person(previous, previous_answer)
@@ -297,4 +300,4 @@ def resolve(question: str, previous: str | None = None, previous_answer: str = "
         carried.insert(0, " ".join(previous_answer.split()))
     if carried:
         asked = f"{_strip_q(asked)} ({' '.join(carried)})?"
-    return Reading(question, asked, True, rule, previous)
+    return Reading(typed, asked, True, rule, previous)

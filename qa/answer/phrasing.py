@@ -1,0 +1,77 @@
+"""The question inside a reader's request: "Can you tell me who runs CECOT?" asks "who runs CECOT?".
+
+Readers wrap questions in the words they would say to a person: "can you tell me", "do you
+know", "I'd like to know", "please", "hi,", "thanks" (and end them with "??" or "?!").  None of those words is in the
+articles, so every signal the answer stage reads weakens: BM25 and the dense vectors are
+diluted, the share of question words a sentence covers falls, and the reader (trained on
+SQuAD's bare questions) scores the same sentence lower.  With such a wrapper on each of the
+seeds' calibration questions, 0.891 of the answerable ones were answered instead of 0.957,
+and a third fewer plainly (sure coverage 0.522 instead of 0.783), with much the same quotes
+on top (`python benchmarks/phrasing.py`).
+
+:func:`strip_framing` takes such words off the start and the end of a question, and only
+those: a wrapper is removed only when a question of at least :data:`MIN_WORDS` word is left,
+and "Can US citizens be deported?" or "Do prisoners get food?" are questions, not wrappers
+("can/could/would you" is framing only before "tell/show/explain/let … me", "do you/anyone"
+only before "know").  Nothing is added or reworded, and the answer shows the question as typed.
+"""
+
+from __future__ import annotations
+
+import re
+
+# At least this many words must be left for a wrapper to come off.
+MIN_WORDS = 1
+
+_ME = r"(?:me|us)"
+_PLEASE = r"(?:please|pls|plz|kindly)"
+# Each is a whole wrapper at the start, with the space or punctuation after it.
+_LEADING = [
+    r"(?:hi|hey|hello|ok|okay|so|well|um+|uh+|yo|quick question|question|q)\s*[,:!.–—]+(?=\s)",
+    r"(?:hi|hey|hello)\b(?:\s+there)?",
+    _PLEASE + r"\b[,]?",
+    r"(?:can|could|would|will)\s+(?:you|u)\s+(?:" + _PLEASE + r"\s+)?"
+    r"(?:tell|show|explain(?:\s+to)?|let|remind)\s+" + _ME + r"(?:\s+know)?(?:\s+about)?\b",
+    r"(?:do|does)\s+(?:you|u|anyone|anybody)\s+(?:happen\s+to\s+)?know(?:\s+(?:if|whether))?\b",
+    r"(?:any|do\s+you\s+have\s+(?:any|an))\s+idea\b(?:\s+(?:if|whether))?\b",
+    r"(?:i|we)(?:\s+would|'d|’d)\s+(?:like|love)\s+to\s+(?:know|find\s+out|learn)(?:\s+about)?\b",
+    r"(?:i|we)\s+(?:want|need|wanna)(?:\s+to)?\s+(?:know|find\s+out|learn)(?:\s+about)?\b",
+    r"(?:i|we)(?:\s+am|'m|’m|\s+are|'re|’re)\s+(?:wondering|curious)(?:\s+(?:about|if|whether))?\b",
+    r"i\s+wonder(?:\s+(?:if|whether))?\b",
+    r"is\s+it\s+true\s+that\b",
+    r"what\s+(?:do|can)\s+you\s+(?:know|tell\s+me)\s+about\b",
+    r"(?:tell|show|remind)\s+" + _ME + r"(?:\s+about)?\b",
+    r"explain(?:\s+to\s+" + _ME + r")?\b",
+]
+_LEADING_RE = re.compile(r"^\s*(?:" + "|".join(_LEADING) + r")\s*[,:]?\s*", re.I)
+_TRAILING_RE = re.compile(
+    r"\s*[,.;!?]+\s*\b(?:"
+    + _PLEASE
+    + r"|thanks(?:\s+(?:a\s+lot|in\s+advance))?|thank\s+(?:you|u)|thx|ty|cheers)\b[\s.!?]*$",
+    re.I,
+)
+_WORD = re.compile(r"\w+")
+# "…??", "…?!": one question mark.
+_MARKS_RE = re.compile(r"\s*(?=[?!]*\?)[?!]{2,}$")
+
+
+def strip_framing(question: str) -> str:
+    """``question`` without the conversational wrapper around it (as typed when none, or when
+    too little would be left)."""
+    text = _MARKS_RE.sub("?", question)
+    while True:
+        m = _TRAILING_RE.search(text)
+        if m and m.start() > 0:
+            inner = text[: m.start()].rstrip(" ,;")
+            if "?" in m.group() and not inner.endswith("?"):
+                inner += "?"  # "What is the plan, please?"
+            if len(_WORD.findall(inner)) >= MIN_WORDS:
+                text = inner
+                continue
+        m = _LEADING_RE.match(text)
+        if m and m.end() < len(text):
+            rest = text[m.end() :]
+            if len(_WORD.findall(rest)) >= MIN_WORDS:
+                text = rest
+                continue
+        return text
