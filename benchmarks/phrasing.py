@@ -40,6 +40,7 @@ FRAMES = (
     "Please, {q}",
     "I'd like to know {q}",
     "Quick question: {q}",
+    "According to the articles, {q}",
     "{Q} Thanks!",
 )
 

@@ -28,6 +28,10 @@ from qa.answer.phrasing import strip_framing
         ("Who runs CECOT??", "Who runs CECOT?"),
         ("who runs CECOT ?!", "who runs CECOT?"),
         ("Any idea who runs CECOT?", "who runs CECOT?"),
+        ("According to the articles, how many people can CECOT hold?", "how many people can CECOT hold?"),
+        ("Who runs CECOT, according to these documents?", "Who runs CECOT?"),
+        ("In the articles: who met Bukele?", "who met Bukele?"),
+        ("I was wondering who met Bukele", "who met Bukele"),
     ],
 )
 def test_wrappers_come_off(typed, meant):
@@ -49,6 +53,8 @@ def test_wrappers_come_off(typed, meant):
         "so what?",
         "Who runs CECOT!",
         "Any ideas for the deal?",
+        "Which person was a former comrade to Ted Striker in the film Airplane!?",
+        "What is in the news?",  # not "in the articles, …"
     ],
 )
 def test_questions_stay_as_typed(question):

@@ -1,13 +1,13 @@
 """The question inside a reader's request: "Can you tell me who runs CECOT?" asks "who runs CECOT?".
 
 Readers wrap questions in the words they would say to a person: "can you tell me", "do you
-know", "I'd like to know", "please", "hi,", "thanks" (and end them with "??" or "?!").  None of those words is in the
-articles, so every signal the answer stage reads weakens: BM25 and the dense vectors are
-diluted, the share of question words a sentence covers falls, and the reader (trained on
-SQuAD's bare questions) scores the same sentence lower.  With such a wrapper on each of the
-seeds' calibration questions, 0.891 of the answerable ones were answered instead of 0.957,
-and a third fewer plainly (sure coverage 0.522 instead of 0.783), with much the same quotes
-on top (`python benchmarks/phrasing.py`).
+know", "I'd like to know", "according to the articles", "please", "hi,", "thanks", and end
+them with "??".  Those words ask nothing of the articles, yet every signal the answer stage
+reads weakens: BM25 and the dense vectors are diluted, the share of question words a
+sentence covers falls, and the reader (trained on SQuAD's bare questions) scores the same
+sentence lower.  With such a wrapper on each of the seeds' calibration questions, 0.891 of
+the answerable ones were answered instead of 0.957, and a fifth fewer plainly (sure coverage
+0.609 instead of 0.783), with much the same quotes on top (`python benchmarks/phrasing.py`).
 
 :func:`strip_framing` takes such words off the start and the end of a question, and only
 those: a wrapper is removed only when a question of at least :data:`MIN_WORDS` word is left,
@@ -25,6 +25,8 @@ MIN_WORDS = 1
 
 _ME = r"(?:me|us)"
 _PLEASE = r"(?:please|pls|plz|kindly)"
+# "according to the articles, …": the collection itself, named as readers name it.
+_SOURCES = r"(?:the|these|this|those|your|my)\s+(?:articles?|documents?|docs|texts?|sources?|stories|story|reports?|news|files?|collection)"
 # Each is a whole wrapper at the start, with the space or punctuation after it.
 _LEADING = [
     r"(?:hi|hey|hello|ok|okay|so|well|um+|uh+|yo|quick question|question|q)\s*[,:!.–—]+(?=\s)",
@@ -37,7 +39,11 @@ _LEADING = [
     r"(?:i|we)(?:\s+would|'d|’d)\s+(?:like|love)\s+to\s+(?:know|find\s+out|learn)(?:\s+about)?\b",
     r"(?:i|we)\s+(?:want|need|wanna)(?:\s+to)?\s+(?:know|find\s+out|learn)(?:\s+about)?\b",
     r"(?:i|we)(?:\s+am|'m|’m|\s+are|'re|’re)\s+(?:wondering|curious)(?:\s+(?:about|if|whether))?\b",
-    r"i\s+wonder(?:\s+(?:if|whether))?\b",
+    r"i\s+(?:wonder|was\s+wondering)(?:\s+(?:if|whether))?\b",
+    r"(?:just\s+)?(?:wondering|curious)(?:\s+(?:if|whether))?\b",
+    r"(?:can|could|may)\s+i\s+ask(?:\s+(?:if|whether))?\b",
+    r"(?:according\s+to|based\s+on)\s+" + _SOURCES + r"\b",
+    r"(?:from|in)\s+" + _SOURCES + r"\s*[,:]",  # "In the articles, …" (not "In the news today …")
     r"is\s+it\s+true\s+that\b",
     r"what\s+(?:do|can)\s+you\s+(?:know|tell\s+me)\s+about\b",
     r"(?:tell|show|remind)\s+" + _ME + r"(?:\s+about)?\b",
@@ -47,12 +53,16 @@ _LEADING_RE = re.compile(r"^\s*(?:" + "|".join(_LEADING) + r")\s*[,:]?\s*", re.I
 _TRAILING_RE = re.compile(
     r"\s*[,.;!?]+\s*\b(?:"
     + _PLEASE
-    + r"|thanks(?:\s+(?:a\s+lot|in\s+advance))?|thank\s+(?:you|u)|thx|ty|cheers)\b[\s.!?]*$",
+    + r"|thanks(?:\s+(?:a\s+lot|in\s+advance))?|thank\s+(?:you|u)|thx|ty|cheers)\b[\s.!?]*$"
+    # "…, according to the articles?" (a comma or not: these words never ask anything)
+    + r"|[\s,]+(?:according\s+to|based\s+on)\s+"
+    + _SOURCES
+    + r"\b[\s.!?]*$",
     re.I,
 )
 _WORD = re.compile(r"\w+")
-# "…??", "…?!": one question mark.
-_MARKS_RE = re.compile(r"\s*(?=[?!]*\?)[?!]{2,}$")
+# "…??", "…?!": one question mark ("Airplane!?" keeps the title's "!").
+_MARKS_RE = re.compile(r"\s*\?[?!]+$")
 
 
 def strip_framing(question: str) -> str:
