@@ -7,6 +7,7 @@
   and the phrase within it.
 - :mod:`.engine` — :class:`Engine`: retrieval → scoring → reader → ranked quotes with
   citations, or "the articles don't say".
+- :mod:`.phrasing` — the question inside a reader's wrapper ("Can you tell me …? Thanks").
 - :mod:`.conversation` — a follow-up question rewritten with the words it leaves out.
 - :mod:`.disagreement` — where the quoted articles give different numbers or dates.
 
@@ -22,6 +23,7 @@ __all__, __getattr__ = stage_api(
         "retrieval": ("Retriever", "Signals", "top_indices"),
         "scoring": ("ReaderScorer", "Scorer"),
         "reader": ("READER_DIR", "Reader", "ReaderError", "shipped_reader"),
+        "phrasing": ("strip_framing",),
         "conversation": ("is_followup", "resolve"),
         "disagreement": ("find", "for_engine"),
     },
