@@ -17,7 +17,7 @@ import argparse
 import json
 import random
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from latency import load, machine  # noqa: E402
-from typos import SHOWN, engine_of  # noqa: E402
+from typos import SHOWN, engines_and_items  # noqa: E402
 
 import qa.answer.engine as engine_module  # noqa: E402
-from qa.evaluation import load_qa, predict, score  # noqa: E402
+from qa.evaluation import predict, score  # noqa: E402
 
 # What readers put around a question in a chat box ({q}: the question, its first letter
 # lower-cased where the frame goes before it).
@@ -70,31 +70,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
-    sets = {
-        "held-out articles": (ROOT / ".train" / "heldout-index", None, [ROOT / ".train" / "heldout-qa.jsonl"]),
-        "seeds calibration": (
-            ROOT / "index",
-            ROOT / "seeds",
-            [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"],
-        ),
-    }
     results = {}
-    for name, (index, docs, files) in sets.items():
-        if not (index / "manifest.json").is_file() and docs is None:
-            print(f"{name}: no index at {index} (run `make train` first); skipped", file=sys.stderr)
-            continue
-        engine = engine_of(index, docs)
-        items = [it for f in files for it in load_qa(f)]
+    for name, engine, items in engines_and_items():
         results[name] = {}
+        typed = wrapped(items)
         for key, questions, keep in (
             ("as written", items, False),
-            ("wrapped, read with the wrapper", wrapped(items), True),
-            ("wrapped, wrapper taken off", wrapped(items), False),
+            ("wrapped, read with the wrapper", typed, True),
+            ("wrapped, wrapper taken off", typed, False),
         ):
-            if keep:
-                with framing_kept():
-                    row = score(questions, predict(engine, questions))
-            else:
+            with framing_kept() if keep else nullcontext():
                 row = score(questions, predict(engine, questions))
             results[name][key] = {k: round(row[k], 3) for k in SHOWN if row.get(k) is not None}
             print(name, "|", key, "|", results[name][key], flush=True)

@@ -70,25 +70,33 @@ def engine_of(index: Path, docs: Path | None):
     return ensure_index(settings)[0] if docs is not None else open_engine(settings)
 
 
+# Sets that chose nothing in these benchmarks and are not test sets: (index, documents to
+# index when it is missing or stale — None: made by `make train` —, QA files).
+SETS = {
+    "held-out articles": (ROOT / ".train" / "heldout-index", None, [ROOT / ".train" / "heldout-qa.jsonl"]),
+    "seeds calibration": (
+        ROOT / "index",
+        ROOT / "seeds",
+        [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"],
+    ),
+}
+
+
+def engines_and_items():
+    """(set name, its engine, its questions) for each of :data:`SETS` there is an index for."""
+    for name, (index, docs, files) in SETS.items():
+        if not (index / "manifest.json").is_file() and docs is None:
+            print(f"{name}: no index at {index} (run `make train` first); skipped", file=sys.stderr)
+            continue
+        yield name, engine_of(index, docs), [it for f in files for it in load_qa(f)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
-    sets = {
-        "held-out articles": (ROOT / ".train" / "heldout-index", None, [ROOT / ".train" / "heldout-qa.jsonl"]),
-        "seeds calibration": (
-            ROOT / "index",
-            ROOT / "seeds",
-            [ROOT / "eval" / "seeds-dev.jsonl", ROOT / "eval" / "seeds-oos-dev.jsonl"],
-        ),
-    }
     results = {}
-    for name, (index, docs, files) in sets.items():
-        if not (index / "manifest.json").is_file() and docs is None:
-            print(f"{name}: no index at {index} (run `make train` first); skipped", file=sys.stderr)
-            continue
-        engine = engine_of(index, docs)
-        items = [it for f in files for it in load_qa(f)]
+    for name, engine, items in engines_and_items():
         results[name] = {}
         for variant, questions in (("as written", items), ("one typo", typed(items))):
             for spelling in (False, True):
