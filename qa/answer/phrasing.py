@@ -12,8 +12,8 @@ the answerable ones were answered instead of 0.957, and a fifth fewer plainly (s
 :func:`strip_framing` takes such words off the start and the end of a question, and only
 those: a wrapper is removed only when a question of at least :data:`MIN_WORDS` word is left,
 and "Can US citizens be deported?" or "Do prisoners get food?" are questions, not wrappers
-("can/could/would you" is framing only before "tell/show/explain/let … me", "do you/anyone"
-only before "know").  Nothing is added or reworded, and the answer shows the question as typed.
+("can/could/would/will you" is framing only before "tell/show/explain/let/remind … me", "do
+you/anyone" only before "know").  Nothing is added or reworded, and the answer shows the question as typed.
 """
 
 from __future__ import annotations
