@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Questions wrapped as readers type them ("Can you tell me …", "…? Thanks!"): the answer
-with and without taking the wrapper off (qa/answer/phrasing.py).
+"""Questions wrapped as readers type them ("Can you tell me …", "…? Thanks!") and asked as
+requests ("Name the …", "Give me the number of …"): the answer with and without
+qa/answer/phrasing.py reading them as the question they ask.
 
     python benchmarks/phrasing.py
     python benchmarks/phrasing.py --json docs/phrasing.json
 
 Each question of a QA set gets one of :data:`FRAMES` (seeded) and is answered with the
 wrapper left on (the engine as it was before qa/answer/phrasing.py) and taken off; the
-sets as written are answered too.  Sets, as in benchmarks/typos.py: the held-out SQuAD
+sets as written are answered too.  Then each question of a form that a request can say
+without rewording the rest (:func:`requested`: "What is/was the …?", "Who is/was the …?",
+"Which X is/was …?", "How many X <verb> …?") is asked as a request, and answered read as
+typed and read as the question it asks; beside them, the same questions as written.  Sets, as in benchmarks/typos.py: the held-out SQuAD
 articles of `make train` and the seeds' calibration sets; the test sets are not read.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -55,15 +60,53 @@ def wrapped(items, seed: int = 11):
     return out
 
 
+# "What was the name of the treaty?" → "Give me the name of the treaty." ({b}: the rest).
+_WHAT_THE = re.compile(r"^(?:what|which)\s+(?:is|are|was|were)\s+(the\s+[^?]+?)\s*\?$", re.I)
+_WHO_THE = re.compile(r"^who\s+(?:is|was)\s+(the\s+[^?]+?)\s*\?$", re.I)
+_WHICH_X = re.compile(r"^which\s+(\w+(?:\s+\w+)?)\s+(is|are|was|were)\s+([^?]+?)\s*\?$", re.I)
+# "How many troops fought at Wagram?" (no "did/were …": the verb needs no change).
+_HOW_MANY = re.compile(r"^how\s+many\s+([^?]+?)\s*\?$", re.I)
+_AUXILIARY = re.compile(
+    r"\b(?:do|does|did|is|are|was|were|has|have|had|will|would|can|could|should|may|might|must)\b", re.I
+)
+_ASKING = ("Give me {b}.", "Tell me {b}.", "Find {b}.", "Name {b}.")
+
+
+def requested(items, seed: int = 11) -> tuple[list, list]:
+    """The items whose question a request can say with the rest of its words unchanged, and
+    the same items asked as requests ("Name the first president of X.", "Give me the number
+    of troops that …")."""
+    rng = random.Random(seed)
+    kept, out = [], []
+    for it in items:
+        q = " ".join(it.question.split())
+        if m := _WHAT_THE.match(q):
+            text = rng.choice(_ASKING).format(b=m.group(1))
+        elif m := _WHO_THE.match(q):
+            text = f"Name {m.group(1)}."
+        elif (m := _WHICH_X.match(q)) and not _AUXILIARY.search(m.group(3)):
+            text = f"Name the {m.group(1)} that {m.group(2)} {m.group(3)}."
+        elif (m := _HOW_MANY.match(q)) and not _AUXILIARY.search(m.group(1)):
+            words = m.group(1).split()
+            if len(words) < 2:
+                continue
+            text = f"Give me the number of {words[0]} that {' '.join(words[1:])}."
+        else:
+            continue
+        kept.append(it)
+        out.append(replace(it, question=text))
+    return kept, out
+
+
 @contextmanager
 def framing_kept():
     """The engine as before qa/answer/phrasing.py: the question read with its wrapper."""
-    strip = engine_module.strip_framing
-    engine_module.strip_framing = lambda text: text
+    strip = engine_module.asked
+    engine_module.asked = lambda text: text
     try:
         yield
     finally:
-        engine_module.strip_framing = strip
+        engine_module.asked = strip
 
 
 def main() -> int:
@@ -74,10 +117,14 @@ def main() -> int:
     for name, engine, items in engines_and_items():
         results[name] = {}
         typed = wrapped(items)
+        plain, requests = requested(items)
         for key, questions, keep in (
             ("as written", items, False),
             ("wrapped, read with the wrapper", typed, True),
             ("wrapped, wrapper taken off", typed, False),
+            ("requestable, as written", plain, False),
+            ("as requests, read as typed", requests, True),
+            ("as requests, read as the question asked", requests, False),
         ):
             with framing_kept() if keep else nullcontext():
                 row = score(questions, predict(engine, questions))

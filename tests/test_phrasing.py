@@ -1,11 +1,12 @@
-"""A question wrapped in conversational words is read as the question inside it."""
+"""A question wrapped in conversational words is read as the question inside it, and a
+request ("Name the …") as the question it asks."""
 
 from __future__ import annotations
 
 import pytest
 
 from qa.answer.conversation import resolve
-from qa.answer.phrasing import strip_framing
+from qa.answer.phrasing import as_question, asked, strip_framing
 
 
 @pytest.mark.parametrize(
@@ -83,3 +84,57 @@ def test_a_wrapped_follow_up_is_read_as_one():
     reading = resolve("Do you know what he said? thanks", "What did Rubio say about Bukele?")
     assert reading.followup and reading.question == "Do you know what he said? thanks"
     assert resolve("Please, who met Bukele?", previous).asked == "Please, who met Bukele?"  # stands alone: as typed
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("Name the university where Leti Volpp teaches.", "Which university where Leti Volpp teaches?"),
+        ("Give me the number of guards at CECOT.", "How many guards at CECOT?"),
+        ("Tell me the total amount of money the U.S. will pay", "How much money the U.S. will pay?"),
+        ("Find the maximum capacity of CECOT.", "What is the maximum capacity of CECOT?"),
+        ("List the abuses the State Department names.", "Which abuses the State Department names?"),
+        ("Name two prisons in El Salvador", "Which two prisons in El Salvador?"),
+        ("identify a major Prussian loss to the Russians", "Which major Prussian loss to the Russians?"),
+        ("Name another way the deal could fail", "Which other way the deal could fail?"),
+        ("Find out who runs CECOT", "Who runs CECOT"),
+        ("Describe how the deal would work", "How the deal would work"),
+        ("Name El Salvador's president.", "Which El Salvador's president?"),
+        # After the wrapper is off ("can you tell me", "explain"): what is left is asked.
+        ("Can you tell me the capacity of CECOT?", "What is the capacity of CECOT?"),
+        ("Tell me about the prison deal", "What is the prison deal?"),
+        ("Explain the process used by the court", "What is the process used by the court?"),
+    ],
+)
+def test_a_request_is_asked_as_a_question(typed, meant):
+    assert asked(typed) == meant
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who runs CECOT?",
+        "The Treaty of Paris",  # a title or a name, looked up as typed
+        "The study of diseases of the immune system is called?",  # a question written so
+        "The US deported how many people?",
+        "name of the 2004 report that wanted to scrap the order",  # "name" is no verb here
+        "State of emergency declared when?",
+        "Find a lawyer",  # "find" before anything but "the …" may be no request
+        "List prices",
+        "Name it.",  # too little to ask
+        "tell me about CECOT",  # no "the …": the wrapper comes off, nothing else changes
+    ],
+)
+def test_what_is_no_request_stays(question):
+    assert as_question(strip_framing(question)) == strip_framing(question)
+
+
+def test_a_request_gets_the_answer_of_the_question_it_asks(engine):
+    request = engine.ask("Give me the maximum capacity of CECOT.")
+    question = engine.ask("What is the maximum capacity of CECOT?")
+    assert request.question == "Give me the maximum capacity of CECOT."  # shown as typed
+    assert request.answered and "40,000" in request.quotes[0].text
+    assert request.confidence == question.confidence
+    assert [(q.doc_id, q.start, q.end) for q in request.quotes] == [(q.doc_id, q.start, q.end) for q in question.quotes]
+    for q in request.quotes:  # quotes stay verbatim
+        assert q.text == engine.document(q.doc_id).text[q.start : q.end]

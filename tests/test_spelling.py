@@ -1,4 +1,5 @@
-"""Misspelt question words are searched as the collection spells them (qa/answer/spelling.py)."""
+"""Misspelt question words, and numbers written short, are searched as the collection writes
+them (qa/answer/spelling.py)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,45 @@ def test_misspelt_words_take_the_collections_spelling(speller, typed, meant):
 )
 def test_real_words_names_and_short_words_stay_as_typed(speller, question):
     assert speller.correct(question) == question
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("were the 81k arrests backed by evidence?", "were the 81,000 arrests backed by evidence?"),
+        ("Which prison holds 40K people?", "Which prison holds 40,000 people?"),
+        ("Did 2.5k people protest?", "Did 2,500 people protest?"),
+        ("Is the fee $5m a year?", "Is the fee $5 million a year?"),
+        ("Was it 2bn or 3mn dollars?", "Was it 2 billion or 3 million dollars?"),
+        ("Were 81000 people arrested?", "Were 81,000 people arrested?"),
+        ("Who imprisoned over 75k.", "Who imprisoned over 75,000."),
+    ],
+)
+def test_numbers_written_short_are_searched_as_articles_write_them(speller, typed, meant):
+    assert speller.correct(typed) == meant
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What happened in 2019?",  # four digits: a year
+        "How tall is the 5m wall?",  # metres, not millions: no "$"
+        "Did he get a 3b grade?",
+        "Were 1,000,000 people there?",  # written out already
+        "Is it version 2.5.1k?",
+        "Was it a 10km run?",
+    ],
+)
+def test_other_numbers_stay_as_typed(speller, question):
+    assert speller.correct(question) == question
+
+
+def test_a_number_the_collection_uses_as_typed_stays(speller):
+    # "Macintosh 512K", "Executive Order 11114": the collection's own names keep their numbers.
+    own = Speller({"512k": 0, "11114": 1}, speller.frequency[:2], speller.stemmer, speller.known)
+    assert own.correct("Where was the Macintosh 512K made?") == "Where was the Macintosh 512K made?"
+    assert own.correct("What did Executive Order 11114 do?") == "What did Executive Order 11114 do?"
+    assert own.correct("Did 128k units sell?") == "Did 128,000 units sell?"
 
 
 def test_edits_are_one_step_away():
@@ -106,3 +146,12 @@ def test_chat_turn_notes_the_search(fake_engine):
     turn = ask_turn(fake_engine, "Which Berkley law profesor is quoted?", None, None, None, [])
     assert "Searched for “Which Berkeley law professor is quoted?”" in turn["note"]
     assert "Searched for" in card(fake_engine, dict(turn, turn=1))
+
+
+def test_a_number_written_short_gets_the_answer_of_the_number_written_out(engine):
+    short = engine.ask("Who imprisoned more than 75k people?")
+    written = engine.ask("Who imprisoned more than 75,000 people?")
+    assert short.searched_as == "Who imprisoned more than 75,000 people?"
+    assert "75,000" in short.quotes[0].text
+    assert [(q.doc_id, q.start, q.end) for q in short.quotes] == [(q.doc_id, q.start, q.end) for q in written.quotes]
+    assert short.confidence == written.confidence

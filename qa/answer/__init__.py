@@ -7,7 +7,8 @@
   and the phrase within it.
 - :mod:`.engine` — :class:`Engine`: retrieval → scoring → reader → ranked quotes with
   citations, or "the articles don't say".
-- :mod:`.phrasing` — the question inside a reader's wrapper ("Can you tell me …? Thanks").
+- :mod:`.phrasing` — the question inside a reader's wrapper ("Can you tell me …? Thanks"),
+  and a request ("Name the …") asked as the question it is.
 - :mod:`.conversation` — a follow-up question rewritten with the words it leaves out.
 - :mod:`.disagreement` — where the quoted articles give different numbers or dates.
 
@@ -23,7 +24,7 @@ __all__, __getattr__ = stage_api(
         "retrieval": ("Retriever", "Signals", "top_indices"),
         "scoring": ("ReaderScorer", "Scorer"),
         "reader": ("READER_DIR", "Reader", "ReaderError", "shipped_reader"),
-        "phrasing": ("strip_framing",),
+        "phrasing": ("asked", "as_question", "strip_framing"),
         "conversation": ("is_followup", "resolve"),
         "disagreement": ("find", "for_engine"),
     },

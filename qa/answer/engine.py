@@ -17,7 +17,7 @@ from ..errors import QuestionError
 from ..index import Index
 from .retrieval import Retriever, Signals, top_indices
 from .reader import Reader, shipped_reader
-from .phrasing import strip_framing
+from .phrasing import asked
 from .spelling import Speller
 from .scoring import (
     ANSWERABILITY_FEATURES,
@@ -126,9 +126,9 @@ class Engine:
         """Ranked quotes for ``question`` (at most ``k``), restricted to ``doc_ids`` if given."""
         started = time.perf_counter()
         text = clean_question(question)
-        asked = strip_framing(text)  # "can you tell me who…?" asks "who…?"
-        if asked != text:
-            text, query_vector = asked, None  # a vector of the wrapped question no longer fits
+        question_asked = asked(text)  # "can you tell me who…?" asks "who…?"; "name the …" "which …?"
+        if question_asked != text:
+            text, query_vector = question_asked, None  # a vector of the typed question no longer fits
         searched = self.searched(text)
         if searched:
             text, query_vector = searched, None  # a vector of the misspelt question no longer fits

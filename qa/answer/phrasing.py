@@ -13,7 +13,16 @@ the answerable ones were answered instead of 0.957, and a fifth fewer plainly (s
 those: a wrapper is removed only when a question of at least :data:`MIN_WORDS` word is left,
 and "Can US citizens be deported?" or "Do prisoners get food?" are questions, not wrappers
 ("can/could/would/will you" is framing only before "tell/show/explain/let/remind … me", "do
-you/anyone" only before "know").  Nothing is added or reworded, and the answer shows the question as typed.
+you/anyone" only before "know").
+
+Readers also ask in the imperative: "Name the university where Leti Volpp teaches", "Give me
+the number of guards at CECOT", "Find the capacity of CECOT".  The reader was trained on
+questions, and the answer-kind features look for "how many", "who", "when": the same request
+as a question is read better.  :func:`as_question` asks such a request as the question it is
+("Which university where Leti Volpp teaches?", "How many guards at CECOT?", "What is the
+capacity of CECOT?"), after the wrapper is off (:func:`asked`); anything else is left alone.
+These are fixed patterns over the reader's words, not generated text, and the answer shows
+the question as typed.
 """
 
 from __future__ import annotations
@@ -63,6 +72,67 @@ _TRAILING_RE = re.compile(
 _WORD = re.compile(r"\w+")
 # "…??", "…?!": one question mark ("Airplane!?" keeps the title's "!").
 _MARKS_RE = re.compile(r"\s*\?[?!]+$")
+
+
+# A request for a thing, as readers type it: the verb (and "me"), then "the …" (or "all the …").
+_REQUEST_VERB = (
+    r"(?:(?:give|get|find|show|tell|provide|bring)(?:\s+" + _ME + r")?|name|list|identify|state|mention|specify"
+    r"|describe|summari[sz]e|outline)"
+)
+_REQUEST_RE = re.compile(r"^(?:(" + _REQUEST_VERB + r")\s+)?(?:all\s+(?:of\s+)?)?(\w.*)$", re.I | re.S)
+_COUNT_RE = re.compile(r"^the\s+(?:total\s+)?(number|count|amount|quantity|sum)\s+of\s+(\w.*)$", re.I | re.S)
+# A question word anywhere: "the treaty was signed when?" is a question already.
+_WH_RE = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
+# "Find out where …", "Describe how …": the question after the verb.
+_VERB_WH_RE = re.compile(
+    r"^(?:(?:find|figure)\s+out|describe|summari[sz]e|outline|name|list|identify|state|specify)\s+(?=(?:what|which|who|whom|whose|when|where|why|how)\b)",
+    re.I,
+)
+# What a request's object never starts with ("name of the report …" is no request).
+_NOT_THINGS = {"of", "for", "in", "on", "at", "to", "from", "by", "with", "is", "was", "are", "were", "and", "or"}
+_ARTICLES = {"the", "a", "an", "some", "any", "another"}
+# The verbs that pick things out ("name the …"): "which …?"; the others ask "what is …?".
+_PICKING = {"name", "list", "identify", "mention", "specify"}
+
+
+def as_question(text: str) -> str:
+    """A request for something asked as the question it is ("Give me the number of guards at
+    CECOT." asks "How many guards at CECOT?"); ``text`` as it is otherwise."""
+    m = _VERB_WH_RE.match(text)
+    if m:
+        rest = text[m.end() :]
+        return rest[:1].upper() + rest[1:]
+    m = _REQUEST_RE.match(text)
+    if not m:
+        return text
+    verb = m.group(1).split()[0].lower() if m.group(1) else ""
+    body = m.group(2).strip().rstrip(" .!?;:")
+    definite = body[:4].lower() == "the "
+    first = body.split()[0].lower()
+    if not verb:
+        # A bare "the …" left by "can you tell me the …": a request when it asks nothing else.
+        # Typed so ("The Treaty of Paris", "The study of diseases is called?") it is left.
+        if not (definite and text[:4] == "the ") or _WH_RE.search(text):
+            return text
+    elif first in _NOT_THINGS or not (definite or verb in _PICKING or m.group(1).lower() != verb):
+        return text  # "name of the report …"; "find", "state" before anything but "the …"
+    if len(_WORD.findall(body)) < 2:
+        return text
+    count = _COUNT_RE.match(body)
+    if count:
+        much = count.group(1).lower() in ("amount", "quantity", "sum")
+        return f"How {'much' if much else 'many'} {count.group(2)}?"
+    if verb in _PICKING:
+        # "Name two projects …", "List the abuses …": which ones.
+        rest = body.split(None, 1)[1] if first in _ARTICLES else body
+        return "Which " + ("other " + rest if first == "another" else rest) + "?"
+    return f"What is {body}?"
+
+
+def asked(question: str) -> str:
+    """The question a reader's request asks: the wrapper off (:func:`strip_framing`), then a
+    request asked as a question (:func:`as_question`)."""
+    return as_question(strip_framing(question))
 
 
 def strip_framing(question: str) -> str:

@@ -21,6 +21,14 @@ and the answer stage counts it as a question word the articles never use, so it 
    several, a word known whole wins, then the stem held by the most sentences, written as a
    few sentences holding that stem write it.
 
+Numbers are searched as articles write them, too: "81k" as "81,000", "$5m" as "$5 million",
+"2bn" as "2 billion", "81000" as "81,000" (:meth:`Speller.numbers`).  BM25 splits "81,000"
+into "81" and "000" and finds nothing for "81k"; the dense vectors and the reader also read
+the written form better ("Who imprisoned over 75k people?" led with a neighbouring sentence,
+"… over 75,000 people?" with the one that says so).  A number is rewritten only when the
+collection never uses it as typed, and never a number of four digits or fewer (a year), nor
+"5m" or "3b" without a "$" (metres, a grade).
+
 Nothing is generated: the replacement is that edited spelling, and only the question is
 changed — the quotes stay verbatim.  The answer shows what was searched for.
 """
@@ -30,6 +38,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -45,6 +54,11 @@ _ENDINGS = ("s", "es", "ed", "d", "er", "ers", "ing", "ings", "ly", "ment", "men
 _BEGINNINGS = ("re", "un", "in", "dis", "pre", "over", "mis", "non", "co")
 _WORD = re.compile(r"(?<![^\W\d_])[A-Za-z]+(?![^\W\d_])")  # whole words of ASCII letters only
 _LETTERS = string.ascii_lowercase
+# "81k", "2.5K", "$5m", "5mn", "2bn", "$3b": a number and its scale, written together.
+_SHORT_NUMBER = re.compile(r"(?<![\w.,])(\$?)(\d+(?:\.\d+)?)(k|mn|mil|m|bn|b)(?!\w)", re.I)
+# "81000": five digits or more, no separators (four could be a year).
+_LONG_NUMBER = re.compile(r"(?<![\w.,])\d{5,}(?![\w]|[.,]\d)")
+_SCALES = {"k": 1, "mn": 2, "mil": 2, "m": 2, "bn": 3, "b": 3}
 
 
 @lru_cache(maxsize=2)
@@ -157,6 +171,25 @@ class Speller:
             return best.upper()
         return best[0].upper() + best[1:] if word[0].isupper() else best
 
+    def numbers(self, question: str) -> str:
+        """``question`` with its numbers written as articles write them ("81k" → "81,000",
+        "$5m" → "$5 million", "81000" → "81,000"), except those the collection uses as typed."""
+
+        def short(m: re.Match) -> str:
+            dollar, digits, unit = m.group(1), m.group(2), m.group(3).lower()
+            if (unit in ("m", "b") and not dollar) or (digits + unit) in self.vocab:
+                return m.group()
+            if _SCALES[unit] == 1:
+                value = Decimal(digits) * 1000
+                return dollar + (f"{int(value):,}" if value == int(value) else digits + " thousand")
+            return f"{dollar}{digits} {'million' if _SCALES[unit] == 2 else 'billion'}"
+
+        def long(m: re.Match) -> str:
+            return m.group() if m.group() in self.vocab else f"{int(m.group()):,}"
+
+        return _LONG_NUMBER.sub(long, _SHORT_NUMBER.sub(short, question))
+
     def correct(self, question: str) -> str:
-        """``question`` with its misspelt words replaced (the same string when none is)."""
-        return _WORD.sub(lambda m: self.fix(m.group()) or m.group(), question)
+        """``question`` with its misspelt words and shorthand numbers replaced (the same
+        string when none is)."""
+        return _WORD.sub(lambda m: self.fix(m.group()) or m.group(), self.numbers(question))
