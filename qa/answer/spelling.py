@@ -58,7 +58,7 @@ _LETTERS = string.ascii_lowercase
 _SHORT_NUMBER = re.compile(r"(?<![\w.,])(\$?)(\d+(?:\.\d+)?)(k|mn|mil|m|bn|b)(?!\w)", re.I)
 # "81000": five digits or more, no separators (four could be a year).
 _LONG_NUMBER = re.compile(r"(?<![\w.,])\d{5,}(?![\w]|[.,]\d)")
-_SCALES = {"k": 1, "mn": 2, "mil": 2, "m": 2, "bn": 3, "b": 3}
+_SCALES = {"k": "thousand", "mn": "million", "mil": "million", "m": "million", "bn": "billion", "b": "billion"}
 
 
 @lru_cache(maxsize=2)
@@ -179,10 +179,10 @@ class Speller:
             dollar, digits, unit = m.group(1), m.group(2), m.group(3).lower()
             if (unit in ("m", "b") and not dollar) or (digits + unit) in self.vocab:
                 return m.group()
-            if _SCALES[unit] == 1:
-                value = Decimal(digits) * 1000
-                return dollar + (f"{int(value):,}" if value == int(value) else digits + " thousand")
-            return f"{dollar}{digits} {'million' if _SCALES[unit] == 2 else 'billion'}"
+            value = Decimal(digits) * 1000
+            if _SCALES[unit] == "thousand" and value == int(value):
+                return f"{dollar}{int(value):,}"  # "81k" → "81,000", as articles write thousands
+            return f"{dollar}{digits} {_SCALES[unit]}"
 
         def long(m: re.Match) -> str:
             return m.group() if m.group() in self.vocab else f"{int(m.group()):,}"
