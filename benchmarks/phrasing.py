@@ -100,13 +100,14 @@ def requested(items, seed: int = 11) -> tuple[list, list]:
 
 @contextmanager
 def framing_kept():
-    """The engine as before qa/answer/phrasing.py: the question read with its wrapper."""
-    strip = engine_module.asked
+    """The engine as before qa/answer/phrasing.py: the question read as typed (a wrapper left
+    on, a request not asked as a question)."""
+    asked = engine_module.asked
     engine_module.asked = lambda text: text
     try:
         yield
     finally:
-        engine_module.asked = strip
+        engine_module.asked = asked
 
 
 def main() -> int:

@@ -105,7 +105,8 @@ def as_question(text: str) -> str:
     m = _REQUEST_RE.match(text)
     if not m:
         return text
-    verb = m.group(1).split()[0].lower() if m.group(1) else ""
+    said = (m.group(1) or "").lower().split()  # "give me" → ["give", "me"]
+    verb, to_me = (said[0] if said else ""), len(said) > 1
     body = m.group(2).strip().rstrip(" .!?;:")
     definite = body[:4].lower() == "the "
     first = body.split()[0].lower()
@@ -114,7 +115,7 @@ def as_question(text: str) -> str:
         # Typed so ("The Treaty of Paris", "The study of diseases is called?") it is left.
         if not (definite and text[:4] == "the ") or _WH_RE.search(text):
             return text
-    elif first in _NOT_THINGS or not (definite or verb in _PICKING or m.group(1).lower() != verb):
+    elif first in _NOT_THINGS or not (definite or verb in _PICKING or to_me):
         return text  # "name of the report …"; "find", "state" before anything but "the …"
     if len(_WORD.findall(body)) < 2:
         return text
