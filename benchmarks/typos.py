@@ -6,7 +6,10 @@
 
 Each question of a QA set gets one typo (seeded): in one of its words of five letters or
 more, at any position, a letter deleted, inserted, replaced, or swapped with the next.
-Both the set as written and its typed copy are answered with ``spelling`` off and on.
+Both the set as written and its typed copy are answered with ``spelling`` off and on.  Then
+the questions with a word readers shorten in a chat box ("people", "government", "are",
+"with": :data:`SHORTENED`) are answered as written and with every such word shortened ("ppl",
+"govt", "r", "w/"), spelling off and on (the correction writes the shorthand out).
 Sets: the held-out SQuAD articles of `make train` (``.train/heldout-index``, never used to
 fit or choose anything) and the seeds' calibration sets (eval/seeds-dev.jsonl and
 eval/seeds-oos-dev.jsonl); the test sets (eval/seeds.jsonl, squad-dev) are not read.
@@ -65,6 +68,48 @@ def typed(items, seed: int = 11):
     return out
 
 
+# How readers shorten words in a chat box: the inverse of the engine's table
+# (qa/answer/spelling.py SHORTHAND), one shorthand per word.
+SHORTENED = {
+    "about": "abt",
+    "administration": "admin",
+    "amount": "amt",
+    "approximately": "approx",
+    "are": "r",
+    "average": "avg",
+    "because": "bc",
+    "before": "b4",
+    "department": "dept",
+    "especially": "esp",
+    "government": "govt",
+    "information": "info",
+    "international": "intl",
+    "national": "natl",
+    "number": "num",
+    "organization": "org",
+    "people": "ppl",
+    "president": "prez",
+    "through": "thru",
+    "with": "w/",
+    "without": "w/o",
+    "year": "yr",
+    "years": "yrs",
+    "you": "u",
+}
+_SHORTENED = re.compile(r"\b(" + "|".join(SHORTENED) + r")\b", re.I)
+
+
+def shortened(items):
+    """The items whose questions have a word readers shorten, with every such word shortened
+    (lower case: "Why are people …" → "Why r ppl …"); the other items are left out."""
+    out = []
+    for it in items:
+        q = _SHORTENED.sub(lambda m: SHORTENED[m.group().lower()], it.question)
+        if q != it.question:
+            out.append(replace(it, question=q))
+    return out
+
+
 def engine_of(index: Path, docs: Path | None):
     settings = Settings(index=index) if docs is None else Settings(docs=docs, index=index)
     return ensure_index(settings)[0] if docs is not None else open_engine(settings)
@@ -99,6 +144,19 @@ def main() -> int:
     for name, engine, items in engines_and_items():
         results[name] = {}
         for variant, questions in (("as written", items), ("one typo", typed(items))):
+            for spelling in (False, True):
+                engine.settings = engine.settings.with_(spelling=spelling)
+                row = score(questions, predict(engine, questions))
+                key = f"{variant}, spelling {'on' if spelling else 'off'}"
+                results[name][key] = {k: round(row[k], 3) for k in SHOWN if row.get(k) is not None}
+                print(name, "|", key, "|", results[name][key], flush=True)
+        # Chat shorthand: only the questions that have a word to shorten, as written and shortened.
+        short = shortened(items)
+        chosen = {it.id for it in short}
+        for variant, questions in (
+            ("shortenable, as written", [it for it in items if it.id in chosen]),
+            ("in chat shorthand", short),
+        ):
             for spelling in (False, True):
                 engine.settings = engine.settings.with_(spelling=spelling)
                 row = score(questions, predict(engine, questions))

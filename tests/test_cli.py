@@ -126,6 +126,19 @@ def test_real_model_answers_cecot(seed_index):
     assert top["doc_id"] == "001_38b38ab778929121" and "40,000" in top["text"]
 
 
+@pytest.mark.slow
+def test_readme_sample_answer_is_what_the_command_prints(seed_index):
+    """The README's sample ``qa ask`` session is the real output on the seeds (it went stale
+    once, when answers below the "sure" level began to lead with "Perhaps")."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    prompt = '$ python -m qa ask "How many people can CECOT hold?" -k 2\n'
+    assert prompt in readme
+    shown = readme.split(prompt, 1)[1].split("```", 1)[0]
+    proc = qa("ask", "How many people can CECOT hold?", "-k", "2", "--index", str(seed_index))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == shown.strip()
+
+
 def test_readable_answer_says_when_it_is_tentative():
     from qa.data import Answer, Quote
     from qa.serve.cli import render

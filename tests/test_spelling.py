@@ -1,5 +1,5 @@
-"""Misspelt question words, and numbers written short, are searched as the collection writes
-them (qa/answer/spelling.py)."""
+"""Misspelt question words, numbers written short and chat shorthand are searched as the
+collection writes them (qa/answer/spelling.py)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,60 @@ def test_a_number_the_collection_uses_as_typed_stays(speller):
     assert own.correct("Where was the Macintosh 512K made?") == "Where was the Macintosh 512K made?"
     assert own.correct("What did Executive Order 11114 do?") == "What did Executive Order 11114 do?"
     assert own.correct("Did 128k units sell?") == "Did 128,000 units sell?"
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("how many ppl has bukele locked up", "how many people has bukele locked up"),
+        ("why r ppl worried abt cecot", "why are people worried about cecot"),
+        ("what did the salvadoran govt say?", "what did the salvadoran government say?"),
+        ("What did the Gov't say?", "What did the Government say?"),
+        ("what did the state dept. say", "what did the state department say"),  # its full stop too
+        ("Ppl say what?", "People say what?"),  # a capital kept
+        ("GOVT PLAN?", "GOVERNMENT PLAN?"),
+        ("were the arrests made w/o evidence", "were the arrests made without evidence"),
+        ("can u tell me who Bukele is", "can you tell me who Bukele is"),
+        ("how many yrs ago did tren de aragua start", "how many years ago did tren de aragua start"),
+    ],
+)
+def test_chat_shorthand_is_written_out(speller, typed, meant):
+    assert speller.correct(typed) == meant
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the tuition at wash u per year?",  # u and r as names: not next to a verb
+        "when was the first version of system r done",
+        "Who was Santiago Ramón y Cajal?",  # the Spanish "and"
+        "What did the U.S. say?",  # an acronym
+        "Was it built in 300 BC?",  # an era, not "because"
+        "What is ESP?",  # in capitals: an acronym
+        "Is AMT owed on the INFO desk sale?",
+        'Who must sign an "info"?',  # a word mentioned, in quotation marks
+        "Did R&B sales grow?",
+        "Who wrote the U-2 report?",
+    ],
+)
+def test_names_acronyms_and_quoted_words_are_not_shorthand(speller, question):
+    assert speller.correct(question) == question
+
+
+def test_shorthand_the_collection_uses_stays(speller):
+    # A collection that writes "info" (stemmed "info") keeps it; "ppl" is still written out.
+    stem = speller.stemmer.stemWord
+    own = Speller({stem("info"): 0}, speller.frequency[:1], speller.stemmer, speller.known)
+    assert own.correct("Where is the info desk, ppl?") == "Where is the info desk, people?"
+
+
+def test_a_question_in_chat_shorthand_gets_the_answer_of_the_question_written_out(engine):
+    short = engine.ask("how many ppl r held in CECOT?")
+    written = engine.ask("how many people are held in CECOT?")
+    assert short.searched_as == "how many people are held in CECOT?"
+    assert [(q.doc_id, q.start, q.end) for q in short.quotes] == [(q.doc_id, q.start, q.end) for q in written.quotes]
+    assert short.confidence == written.confidence
+    assert all(q.text == engine.document(q.doc_id).text[q.start : q.end] for q in short.quotes)
 
 
 def test_edits_are_one_step_away():

@@ -29,6 +29,16 @@ the written form better ("Who imprisoned over 75k people?" led with a neighbouri
 collection never uses it as typed, and never a number of four digits or fewer (a year), nor
 "5m" or "3b" without a "$" (metres, a grade).
 
+Chat shorthand is searched written out: "ppl" as "people", "govt" as "government", "yrs" as
+"years", "w/" as "with", "u" as "you" (:data:`SHORTHAND`, :meth:`Speller.shorthand`).  BM25
+finds nothing for "ppl" in articles that write "people", and the reader, trained on written
+questions, reads the written-out word better.  A shorthand the collection itself uses is left
+as typed (a tech collection that writes "info" or "admin"), and so is one in capitals in a
+question that is not all capitals (an acronym: "ESP", "AMT"); "u", "r" and "bc" only in lower
+case ("BC" is an era), and "u" and "r" only next to a word that "you" / "are" goes with ("can
+u tell", "why r ppl"; not "wash u", "system r"); a word in quotation marks never (the Irish
+"r").  Not "y" for "why": it is the "and" of Spanish names ("Ramón y Cajal").
+
 Nothing is generated: the replacement is that edited spelling, and only the question is
 changed — the quotes stay verbatim.  The answer shows what was searched for.
 """
@@ -59,6 +69,66 @@ _SHORT_NUMBER = re.compile(r"(?<![\w.,])(\$?)(\d+(?:\.\d+)?)(k|mn|mil|m|bn|b)(?!
 # "81000": five digits or more, no separators (four could be a year).
 _LONG_NUMBER = re.compile(r"(?<![\w.,])\d{5,}(?![\w]|[.,]\d)")
 _SCALES = {"k": "thousand", "mn": "million", "mil": "million", "m": "million", "bn": "billion", "b": "billion"}
+# Chat shorthand with one meaning in a question (not "gov": government or governor; not
+# "pres": president or press), and the word written out.
+SHORTHAND = {
+    "abt": "about",
+    "admin": "administration",
+    "approx": "approximately",
+    "amt": "amount",
+    "avg": "average",
+    "b/c": "because",
+    "b4": "before",
+    "bc": "because",
+    "cuz": "because",
+    "dept": "department",
+    "depts": "departments",
+    "esp": "especially",
+    "gov't": "government",
+    "gov’t": "government",
+    "govt": "government",
+    "govts": "governments",
+    "info": "information",
+    "intl": "international",
+    "natl": "national",
+    "num": "number",
+    "org": "organization",
+    "orgs": "organizations",
+    "ppl": "people",
+    "prez": "president",
+    "r": "are",
+    "tho": "though",
+    "thru": "through",
+    "u": "you",
+    "w/": "with",
+    "w/o": "without",
+    "yr": "year",
+    "yrs": "years",
+}
+_LOWER_ONLY = frozenset({"bc", "r", "u"})  # "BC", "R", "U-2": other things
+# "u" and "r" are also names typed in lower case ("wash u", "system r"): they are written out
+# only next to a word that "you" / "are" goes with ("can u tell", "why r ppl").
+_NEXT_TO = {
+    "u": (
+        frozenset(
+            "can could would will should shall might may must do does did are r were have has had if when thank tell let help".split()
+        ),
+        frozenset("know think tell have need want see mean recall remember".split()),
+    ),
+    "r": (
+        frozenset("why what who where how when which there they we you u these those ppl people many much".split()),
+        frozenset("u you they we there these those ppl people the".split()),
+    ),
+}
+_TOKEN = re.compile(r"[\w'’/]+")
+# Longest first, so that "w/o" is not read as "w/" + "o"; not inside a word, an acronym
+# ("u.s.") or a path, not before an apostrophe ("u's"), and not in quotation marks (a word
+# mentioned: the Irish "r").  The full stop of "dept." in mid-sentence goes with it.
+_SHORTHAND = re.compile(
+    r"(?<![\w.'’/&\"“‘-])(" + "|".join(re.escape(k) for k in sorted(SHORTHAND, key=len, reverse=True)) + r")"
+    r"(?![\w'’/&\"”]|\.[\w'’\"”])(\.(?=\s+[a-z]))?",
+    re.I,
+)
 
 
 @lru_cache(maxsize=2)
@@ -189,7 +259,29 @@ class Speller:
 
         return _LONG_NUMBER.sub(long, _SHORT_NUMBER.sub(short, question))
 
+    def shorthand(self, question: str) -> str:
+        """``question`` with its chat shorthand written out ("ppl" → "people"), except
+        shorthand the collection uses as typed."""
+
+        def out(m: re.Match) -> str:
+            typed, low = m.group(1), m.group(1).lower()
+            # In capitals it is an acronym ("ESP", "AMT"), unless the whole question is.
+            shouted = typed.isupper() and len(typed) > 1
+            if (low in _LOWER_ONLY and typed != low) or (shouted and not question.isupper()) or self._used(low):
+                return m.group()
+            if low in _NEXT_TO:
+                before = [w.lower() for w in _TOKEN.findall(question[: m.start()])[-1:]]
+                after = [w.lower() for w in _TOKEN.findall(question[m.end() :])[:1]]
+                if not (set(before) & _NEXT_TO[low][0] or set(after) & _NEXT_TO[low][1]):
+                    return m.group()
+            word = SHORTHAND[low]
+            if shouted:
+                return word.upper()
+            return word[0].upper() + word[1:] if typed[0].isupper() else word
+
+        return _SHORTHAND.sub(out, question)
+
     def correct(self, question: str) -> str:
-        """``question`` with its misspelt words and shorthand numbers replaced (the same
-        string when none is)."""
-        return _WORD.sub(lambda m: self.fix(m.group()) or m.group(), self.numbers(question))
+        """``question`` with its misspelt words, shorthand numbers and chat shorthand
+        replaced (the same string when none is)."""
+        return _WORD.sub(lambda m: self.fix(m.group()) or m.group(), self.shorthand(self.numbers(question)))
