@@ -143,20 +143,16 @@ def main() -> int:
     results = {}
     for name, engine, items in engines_and_items():
         results[name] = {}
-        for variant, questions in (("as written", items), ("one typo", typed(items))):
-            for spelling in (False, True):
-                engine.settings = engine.settings.with_(spelling=spelling)
-                row = score(questions, predict(engine, questions))
-                key = f"{variant}, spelling {'on' if spelling else 'off'}"
-                results[name][key] = {k: round(row[k], 3) for k in SHOWN if row.get(k) is not None}
-                print(name, "|", key, "|", results[name][key], flush=True)
         # Chat shorthand: only the questions that have a word to shorten, as written and shortened.
         short = shortened(items)
         chosen = {it.id for it in short}
-        for variant, questions in (
+        variants = (
+            ("as written", items),
+            ("one typo", typed(items)),
             ("shortenable, as written", [it for it in items if it.id in chosen]),
             ("in chat shorthand", short),
-        ):
+        )
+        for variant, questions in variants:
             for spelling in (False, True):
                 engine.settings = engine.settings.with_(spelling=spelling)
                 row = score(questions, predict(engine, questions))
