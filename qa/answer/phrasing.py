@@ -81,11 +81,12 @@ _REQUEST_VERB = (
 )
 _REQUEST_RE = re.compile(r"^(?:(" + _REQUEST_VERB + r")\s+)?(?:all\s+(?:of\s+)?)?(\w.*)$", re.I | re.S)
 _COUNT_RE = re.compile(r"^the\s+(?:total\s+)?(number|count|amount|quantity|sum)\s+of\s+(\w.*)$", re.I | re.S)
+_WH = r"(?:what|which|who|whom|whose|when|where|why|how)\b"
 # A question word anywhere: "the treaty was signed when?" is a question already.
-_WH_RE = re.compile(r"\b(?:what|which|who|whom|whose|when|where|why|how)\b", re.I)
+_WH_RE = re.compile(r"\b" + _WH, re.I)
 # "Find out where …", "Describe how …": the question after the verb.
 _VERB_WH_RE = re.compile(
-    r"^(?:(?:find|figure)\s+out|describe|summari[sz]e|outline|name|list|identify|state|specify)\s+(?=(?:what|which|who|whom|whose|when|where|why|how)\b)",
+    r"^(?:(?:find|figure)\s+out|describe|summari[sz]e|outline|name|list|identify|state|specify)\s+(?=" + _WH + ")",
     re.I,
 )
 # What a request's object never starts with ("name of the report …" is no request).

@@ -141,6 +141,14 @@ def known_words(tokenizer_file: str = str(READER_DIR / "tokenizer.json")) -> fro
     return frozenset(w for w in vocab if w.isalpha() and w.isascii())
 
 
+def in_case_of(typed: str, word: str) -> str:
+    """``word`` in the case ``typed`` was written in: all capitals (two letters or more), a
+    capital first, or as it is."""
+    if typed.isupper() and len(typed) > 1:
+        return word.upper()
+    return word[0].upper() + word[1:] if typed[0].isupper() else word
+
+
 def edits(word: str) -> set[str]:
     """Every spelling one edit away from ``word`` (lower-case letters)."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
@@ -237,9 +245,7 @@ class Speller:
         spellings = [f[2] for f in found if f[1] == choice[1] and f[3] == choice[3]]
         written = self._written(choice[3])
         best = min(spellings, key=lambda w: (w not in written, w))
-        if word.isupper():
-            return best.upper()
-        return best[0].upper() + best[1:] if word[0].isupper() else best
+        return in_case_of(word, best)
 
     def numbers(self, question: str) -> str:
         """``question`` with its numbers written as articles write them ("81k" → "81,000",
@@ -274,10 +280,7 @@ class Speller:
                 after = [w.lower() for w in _TOKEN.findall(question[m.end() :])[:1]]
                 if not (set(before) & _NEXT_TO[low][0] or set(after) & _NEXT_TO[low][1]):
                     return m.group()
-            word = SHORTHAND[low]
-            if shouted:
-                return word.upper()
-            return word[0].upper() + word[1:] if typed[0].isupper() else word
+            return in_case_of(typed, SHORTHAND[low])
 
         return _SHORTHAND.sub(out, question)
 
