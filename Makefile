@@ -64,8 +64,8 @@ eval: install
 quality: install
 	$(BIN)/python benchmarks/quality.py --json docs/quality.json
 
-# The learnt answer stage (qa/models/): the reader (~63 min on 2 cores with bf16; ~5 h in float32 on a 2-core CPU
-# without AVX-512 BF16, README "make train"), then pre-ranking,
+# The learnt answer stage (qa/models/): the reader (~63 min on 2 cores with native bf16; ~1 h 50 min in float32
+# on a 2-core CPU without AVX-512 BF16, README "make train"), then pre-ranking,
 # re-scoring and answerability around it (~10 min, +5 to index its articles on a fresh machine).
 # Fixed seeds; see qa/models/MODEL_CARD.md.
 train: install

@@ -403,3 +403,20 @@ def test_the_stored_threshold_never_rounds_above_the_question_it_was_set_by():
 
     assert stored_threshold(0.1115852513) == 0.11158 <= 0.1115852513
     assert stored_threshold(0.08) == 0.08 and stored_threshold(0.0799999999) == 0.07999
+
+
+def test_auto_precision_trains_in_bf16_only_where_the_cpu_has_it_natively(tmp_path):
+    from train.reader import bf16_wanted, cpu_flags
+
+    # An AVX-512 CPU without AVX-512 BF16: oneDNN would emulate bf16 there (slower than float32).
+    avx512 = {"avx2", "avx512f", "avx512bw", "avx512vl"}
+    assert not bf16_wanted("auto", "cpu", avx512)
+    assert bf16_wanted("auto", "cpu", avx512 | {"avx512_bf16"})
+    assert bf16_wanted("auto", "cpu", {"amx_bf16", "amx_tile"})
+    assert bf16_wanted("auto", "cpu", {"fp", "asimd", "bf16"})  # Arm
+    assert not bf16_wanted("auto", "cuda", {"avx512_bf16"})
+    assert bf16_wanted("bf16", "cpu", set()) and not bf16_wanted("fp32", "cpu", {"avx512_bf16"})
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_flags(info) == {"fpu", "avx512f", "avx512_bf16"}
+    assert cpu_flags(tmp_path / "missing") == set()
