@@ -64,10 +64,9 @@ eval: install
 quality: install
 	$(BIN)/python benchmarks/quality.py --json docs/quality.json
 
-# The learnt answer stage (qa/models/): the reader (~63 min on 2 cores with native bf16; ~1 h 50 min in float32
-# on a 2-core CPU without AVX-512 BF16, README "make train"), then pre-ranking,
-# re-scoring and answerability around it (~10 min, +5 to index its articles on a fresh machine).
-# Fixed seeds; see qa/models/MODEL_CARD.md.
+# The learnt answer stage (qa/models/): the reader (~52 min on 2 cores, float32), then pre-ranking,
+# re-scoring and answerability around it (~19 min, +5 to index its articles on a fresh machine).
+# Fixed seeds, float32 on any CPU; see qa/models/MODEL_CARD.md and README "make train".
 train: install
 	$(BIN)/python train/reader.py
 	$(BIN)/python train/fusion.py   # also writes qa/models/MODEL_CARD.md (train/card.py)

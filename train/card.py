@@ -60,10 +60,14 @@ python train/card.py
 Trained {date}.{note} These settings were chosen on held-out articles (never squad-dev or the seeds'
 test set) by `train/sweep.py`, which trains a dozen variants at once on a GPU (results:
 `train/sweep-2026-11-26.json`); data scale was
-the lever (answer sentence first in its paragraph: 0.789 at 30k questions, 0.807 at 45k,
-0.817–0.830 with all 73k on the GPU). All 73k fit the 90-minute CPU budget once the matrix
-products ran in bf16 (AVX-512 BF16: ~1.3× a step); the shipped model before this one was
-trained on 50k questions in float32 (held-out: 80.9% / F1 0.654; product answer@1 0.794).
+the lever there (answer sentence first in its paragraph: 0.789 at 30k questions, 0.807 at 45k,
+0.817–0.830 with all 73k on the GPU; 3 layers). Depth was measured after
+(`train/trial-2026-11-28-depth.json`): at 8,000 questions a fourth layer lifted that figure
+0.746 → 0.782 and the paragraph-removed AUC 0.776 → 0.849, as much as 3–4× the data. The
+reader before this one (3 layers, all 73,048 questions, bf16: 82.1% / F1 0.661 / AUC 0.881;
+product answer@1 0.800, calibration abstention 0.583, AUC 0.901) fit 90 minutes only with native
+bf16 (~1 h 50 min of float32 training on a 2-core CPU without it); 4 layers on 27,000 questions
+read as well in float32 within the budget on any 2-core CPU.
 
 ## Held-out figures (articles never seen in training)
 Reader alone, {held_questions} held-out questions: the answer sentence ranks first among the

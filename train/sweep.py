@@ -5,7 +5,8 @@ the held-out articles — how `train/reader.py`'s defaults were chosen.
     python train/sweep.py run [NAME ...]     # on the GPU machine, from the repository root
 
 The bundle holds what the GPU machine lacks (pysbd, the bundled model): the ``reader`` and
-``heldout`` splits already cut into sentences, and the first 3 layers of all-MiniLM-L6-v2.
+``heldout`` splits already cut into sentences, and the first LAYERS layers of all-MiniLM-L6-v2
+(4, the shipped reader's; the two sweep records of 2026-11-26 trained 3).
 Each setting trains with `train/reader.py`'s own code (``--device cuda``) and is scored with
 its held-out figures (torch fp32; the shipped model is int8 ONNX trained on the CPU).
 Results: one JSON per setting under $OUT (or /tmp/out).  squad-dev is never read.
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BUNDLE = ROOT / ".gpu"
 BASE = Path("/tmp/sweep-base")
-LAYERS = 3
+LAYERS = 4
 
 # name: (questions, paragraph negatives, hard negatives, listwise weight, epochs, lr, frozen word
 # pieces, share of questions with a swapped twin)
