@@ -114,7 +114,12 @@ def gate_line(answer: dict, calibration: dict) -> str:
         return "at the linear scorer's own threshold (set before it was measured)." if gated else "not used."
     # Gated without a level of its own: the linear scorer's own threshold (qa/weights.json).
     level = "its own threshold" if gated and answer.get("gate_level") is None else f"{answer.get('gate_level') or 0:g}"
-    tried = ", ".join(f"{float(k):g} → {v['abstention']:.3f}" for k, v in levels.items())
+    # Threshold 0: the gate alone declined more answerable questions than the coverage allows,
+    # so no threshold reaches it (the record's coverage 1.0 / abstention 0 would mislead).
+    tried = ", ".join(
+        f"{float(k):g} → " + (f"{v['abstention']:.3f}" if v["threshold"] > 0 else "none (coverage out of reach)")
+        for k, v in levels.items()
+    )
     return (
         f"its confidence must reach **{level}**, the level that abstains most at the same coverage"
         f" (the highest of equals: it keeps more far-off questions out). Abstention by level: {tried}"
