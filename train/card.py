@@ -114,10 +114,12 @@ def gate_line(answer: dict, calibration: dict) -> str:
         return "at the linear scorer's own threshold (set before it was measured)." if gated else "not used."
     # Gated without a level of its own: the linear scorer's own threshold (qa/weights.json).
     level = "its own threshold" if gated and answer.get("gate_level") is None else f"{answer.get('gate_level') or 0:g}"
-    # Threshold 0: the gate alone declined more answerable questions than the coverage allows,
-    # so no threshold reaches it (the record's coverage 1.0 / abstention 0 would mislead).
+    # Threshold 0: the gate alone declined more answerable questions than the coverage allows;
+    # only a threshold of 0, which answers everything (the engine answers confidence >= threshold,
+    # gated ones included), reaches it. Say so, or "→ 0.000" reads like a measuring slip.
     tried = ", ".join(
-        f"{float(k):g} → " + (f"{v['abstention']:.3f}" if v["threshold"] > 0 else "none (coverage out of reach)")
+        f"{float(k):g} → {v['abstention']:.3f}"
+        + ("" if v["threshold"] > 0 else " (only threshold 0 reaches the coverage)")
         for k, v in levels.items()
     )
     return (
