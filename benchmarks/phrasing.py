@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
-"""Questions wrapped as readers type them ("Can you tell me …", "…? Thanks!") and asked as
-requests ("Name the …", "Give me the number of …"): the answer with and without
-qa/answer/phrasing.py reading them as the question they ask.
+"""Questions as readers type them: without their question mark ("how old is bukele"),
+wrapped ("Can you tell me …", "…? Thanks!") and asked as requests ("Name the …", "Give me the
+number of …"): the answer with and without qa/answer/phrasing.py reading them as the question
+they ask.
 
     python benchmarks/phrasing.py
     python benchmarks/phrasing.py --json docs/phrasing.json
 
-Each question of a QA set gets one of :data:`FRAMES` (seeded) and is answered with the
-wrapper left on (the engine as it was before qa/answer/phrasing.py) and taken off; the
-sets as written are answered too.  Then each question of a form that a request can say
-without rewording the rest (:func:`requested`: "What is/was the …?", "Who is/was the …?",
-"Which X is/was …?", "How many X <verb> …?") is asked as a request, and answered read as
-typed and read as the question it asks; beside them, the same questions as written.  Sets, as in benchmarks/typos.py: the held-out SQuAD
-articles of `make train` and the seeds' calibration sets; the test sets are not read.
+Each question of a QA set is typed without its question mark and answered read as typed (the
+engine before :func:`qa.answer.phrasing.with_question_mark`) and with the mark put back; the
+sets as written are answered both ways too (the calibration sets hold questions typed without
+one).  Each question gets one of :data:`FRAMES` (seeded) and is answered with the wrapper left
+on (the engine as it was before qa/answer/phrasing.py) and taken off.  Then each question of a
+form that a request can say without rewording the rest (:func:`requested`: "What is/was the
+…?", "Who is/was the …?", "Which X is/was …?", "How many X <verb> …?") is asked as a request,
+and answered read as typed and read as the question it asks; beside them, the same questions
+as written.  Sets, as in benchmarks/typos.py: the held-out SQuAD articles of `make train` and
+the seeds' calibration sets; the test sets are not read.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from latency import load, machine  # noqa: E402
 from typos import SHOWN, engines_and_items  # noqa: E402
 
 import qa.answer.engine as engine_module  # noqa: E402
+from qa.answer.phrasing import as_question, strip_framing  # noqa: E402
 from qa.evaluation import predict, score  # noqa: E402
 
 # What readers put around a question in a chat box ({q}: the question, its first letter
@@ -98,6 +103,23 @@ def requested(items, seed: int = 11) -> tuple[list, list]:
     return kept, out
 
 
+def unmarked(items):
+    """The items, each question typed without its question mark, as readers type in a chat box."""
+    return [replace(it, question=it.question.rstrip().rstrip("?").rstrip()) for it in items]
+
+
+@contextmanager
+def mark_kept():
+    """The engine before questions got their question mark back (:func:`qa.answer.phrasing.with_question_mark`):
+    wrappers and requests read as now, a question without its mark read without one."""
+    asked = engine_module.asked
+    engine_module.asked = lambda text: as_question(strip_framing(text))
+    try:
+        yield
+    finally:
+        engine_module.asked = asked
+
+
 @contextmanager
 def framing_kept():
     """The engine as before qa/answer/phrasing.py: the question read as typed (a wrapper left
@@ -119,15 +141,19 @@ def main() -> int:
         results[name] = {}
         typed = wrapped(items)
         plain, requests = requested(items)
+        bare = unmarked(items)
         for key, questions, keep in (
             ("as written", items, False),
+            ("as written, read without a question mark added", items, "mark"),
+            ("without question marks, read as typed", bare, "mark"),
+            ("without question marks, read with one", bare, False),
             ("wrapped, read with the wrapper", typed, True),
             ("wrapped, wrapper taken off", typed, False),
             ("requestable, as written", plain, False),
             ("as requests, read as typed", requests, True),
             ("as requests, read as the question asked", requests, False),
         ):
-            with framing_kept() if keep else nullcontext():
+            with mark_kept() if keep == "mark" else framing_kept() if keep else nullcontext():
                 row = score(questions, predict(engine, questions))
             results[name][key] = {k: round(row[k], 3) for k in SHOWN if row.get(k) is not None}
             print(name, "|", key, "|", results[name][key], flush=True)

@@ -97,8 +97,8 @@ def test_a_wrapped_follow_up_is_read_as_one():
         ("Name two prisons in El Salvador", "Which two prisons in El Salvador?"),
         ("identify a major Prussian loss to the Russians", "Which major Prussian loss to the Russians?"),
         ("Name another way the deal could fail", "Which other way the deal could fail?"),
-        ("Find out who runs CECOT", "Who runs CECOT"),
-        ("Describe how the deal would work", "How the deal would work"),
+        ("Find out who runs CECOT", "Who runs CECOT?"),
+        ("Describe how the deal would work", "How the deal would work?"),
         ("Name El Salvador's president.", "Which El Salvador's president?"),
         # After the wrapper is off ("can you tell me", "explain"): what is left is asked.
         ("Can you tell me the capacity of CECOT?", "What is the capacity of CECOT?"),
@@ -127,6 +127,36 @@ def test_a_request_is_asked_as_a_question(typed, meant):
 )
 def test_what_is_no_request_stays(question):
     assert as_question(strip_framing(question)) == strip_framing(question)
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("how old is bukele", "how old is bukele?"),
+        ("Who runs CECOT.", "Who runs CECOT?"),
+        ("is CECOT the largest prison in the americas", "is CECOT the largest prison in the americas?"),
+        ("didn't rubio meet bukele", "didn't rubio meet bukele?"),
+        ("the deal was announced when", "the deal was announced when?"),
+        ("can you tell me who runs cecot", "who runs cecot?"),  # the wrapper off, then the mark
+        # Left alone: a question with its mark, an exclamation, words that ask nothing.
+        ("Who runs CECOT?", "Who runs CECOT?"),
+        ("What a deal!", "What a deal!"),
+        ("CECOT capacity", "CECOT capacity"),
+        ("Bukele's approval rating", "Bukele's approval rating"),
+        ("The Treaty of Paris", "The Treaty of Paris"),
+    ],
+)
+def test_a_question_typed_without_its_mark_gets_one(typed, meant):
+    assert asked(typed) == meant
+
+
+def test_the_mark_is_read_not_shown(engine):
+    bare = engine.ask("how many people can cecot hold")
+    marked = engine.ask("how many people can cecot hold?")
+    assert bare.question == "how many people can cecot hold"  # shown as typed
+    assert bare.confidence == marked.confidence
+    assert [(q.doc_id, q.start, q.end) for q in bare.quotes] == [(q.doc_id, q.start, q.end) for q in marked.quotes]
+    assert "40,000" in bare.quotes[0].text
 
 
 def test_a_request_gets_the_answer_of_the_question_it_asks(engine):

@@ -141,7 +141,8 @@ def written_line(training: dict) -> str:
   {w["articles"]} of the `fusion` split's articles: {w["out_of_scope"]} near-topic ones that the article does not
   answer (a count, a name, a date, a reaction it does not give, next to sentences that give
   others) and {w["questions"] - w["out_of_scope"]} answerable ones (their answer copied from the article; CC BY-SA 4.0, as
-  the articles). The judge learns from them beside the runs above, each counted {w["weight"]}×: the
+  the articles), each read as the product reads it (wrapper off, question mark on, spelling
+  corrected). The judge learns from them beside the runs above, each counted {w["weight"]}×: the
   smallest weight whose judge separates the written questions of articles it did not see
   within 0.005 of the best weight (AUC by 4-fold cross-validation over articles: {curve}; more
   weight costs on SQuAD's own gold-removed questions)."""
@@ -177,7 +178,7 @@ def main() -> int:
     card = TEMPLATE.format(
         minutes=reader.get("total_minutes", reader["train_minutes"] + 2) + t["minutes"],
         fusion_minutes=t["minutes"],
-        note=" " + reader["note"] if reader.get("note") else "",
+        note="".join(" " + r["note"] for r in (reader, t) if r.get("note")),
         pn=reader["settings"].get("paragraph_negatives", 1),
         hn=reader["settings"].get("hard_negatives", 1),
         listwise=reader["settings"].get("listwise", 0.0),

@@ -131,10 +131,32 @@ def as_question(text: str) -> str:
     return f"What is {body}?"
 
 
+# What a question starts with: a question word, or the verb of a yes/no question.
+_QUESTION_START_RE = re.compile(
+    r"^(?:" + _WH + r"|(?:is|are|was|were|do|does|did|can|could|will|would|should|shall|may|might|must"
+    r"|has|have|had|isn't|aren't|wasn't|weren't|don't|doesn't|didn't|can't|won't)\b)",
+    re.I,
+)
+# "… signed when", "… is where": the question word last.
+_WH_LAST_RE = re.compile(r"\b" + _WH + r"[\s.]*$", re.I)
+
+
+def with_question_mark(text: str) -> str:
+    """A question typed without its question mark, as readers type them in a chat box ("how
+    old is bukele", "Who runs CECOT."), with one; anything else as it is.  The reader learnt
+    from SQuAD's questions, all of which end in "?": read without it, the same sentence
+    looks less like an answer (`python benchmarks/phrasing.py`)."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] in "?!" or not (_QUESTION_START_RE.match(stripped) or _WH_LAST_RE.search(stripped)):
+        return text
+    return stripped.rstrip(" .") + "?"
+
+
 def asked(question: str) -> str:
-    """The question a reader's request asks: the wrapper off (:func:`strip_framing`), then a
-    request asked as a question (:func:`as_question`)."""
-    return as_question(strip_framing(question))
+    """The question a reader's request asks: the wrapper off (:func:`strip_framing`), a
+    request asked as a question (:func:`as_question`), and a question with its question
+    mark (:func:`with_question_mark`)."""
+    return with_question_mark(as_question(strip_framing(question)))
 
 
 def strip_framing(question: str) -> str:
