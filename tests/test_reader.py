@@ -420,3 +420,25 @@ def test_auto_precision_trains_in_bf16_only_where_the_cpu_has_it_natively(tmp_pa
     info.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n")
     assert cpu_flags(info) == {"fpu", "avx512f", "avx512_bf16"}
     assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_frozen_layers_keep_the_embeddings_and_first_layers_as_pretrained():
+    import torch
+
+    from train.data import Example
+    from train.reader import build_model, train
+
+    pretrained = build_model(4).encoder.state_dict()
+    examples = [
+        Example("How many people can CECOT hold?", "CECOT can hold 40,000 people.", 1, (15, 21), 0),
+        Example("How many people can CECOT hold?", "Bukele met Rubio on Monday.", 0, None, 0),
+        Example("Who met Rubio?", "Bukele met Rubio on Monday.", 1, (0, 6), 1),
+        Example("Who met Rubio?", "CECOT can hold 40,000 people.", 0, None, 1),
+    ]
+    model = train(examples, 4, 3.0, 4, 1e-3, 13, listwise=1.0, log_every=100, freeze_embeddings=True, frozen_layers=2)
+    after = model.encoder.state_dict()
+    same = {name for name, w in after.items() if torch.equal(w, pretrained[name])}
+    assert all(
+        name in same for name in after if name.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1."))
+    )
+    assert not any(name in same for name in after if name.startswith(("encoder.layer.2.", "encoder.layer.3.")))

@@ -162,6 +162,7 @@ def train(
     log_every: int = 50,
     freeze_embeddings: bool = False,
     bf16: bool = False,
+    frozen_layers: int = 0,
 ):
     """Fine-tune the reader.  Loss: binary cross-entropy of each pair's relevance, plus
     ``listwise`` × the softmax cross-entropy of the answer sentence among its question's
@@ -187,6 +188,11 @@ def train(
         # The word-piece table is 2/3 of the weights: its dense gradient and optimiser step
         # cost more CPU time per batch than the layers' own.
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    if frozen_layers:
+        # The embeddings and the first layers as pretrained: the backward pass stops above them.
+        model.encoder.embeddings.requires_grad_(False)
+        for layer in model.encoder.encoder.layer[:frozen_layers]:
+            layer.requires_grad_(False)
     opt = torch.optim.AdamW([w for w in model.parameters() if w.requires_grad], lr=lr, weight_decay=0.01)
     warm = max(total // 20, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -422,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--device", default="cpu", help="torch device for training (the shipped model is trained on cpu)")
     ap.add_argument("--layers", type=int, default=4, help="MiniLM layers the reader keeps (of 6)")
+    ap.add_argument("--frozen-layers", type=int, default=0, help="first layers (and the embeddings) kept as pretrained")
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-4)
@@ -463,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
         args.device,
         freeze_embeddings=not args.train_embeddings,
         bf16=bf16,
+        frozen_layers=args.frozen_layers,
     )
     trained = time.time() - t0
     info = export(model, args.out)
