@@ -168,3 +168,11 @@ def test_a_request_gets_the_answer_of_the_question_it_asks(engine):
     assert [(q.doc_id, q.start, q.end) for q in request.quotes] == [(q.doc_id, q.start, q.end) for q in question.quotes]
     for q in request.quotes:  # quotes stay verbatim
         assert q.text == engine.document(q.doc_id).text[q.start : q.end]
+
+
+def test_training_reads_a_question_as_the_engine_does(engine):
+    # train/fusion.py reads its written questions with Engine.read_as, as Engine.ask does.
+    text, searched = engine.read_as("Can you tell me how many ppl cecot can hold")
+    assert text == searched == "how many people cecot can hold?"
+    assert engine.ask("Can you tell me how many ppl cecot can hold").searched_as == searched
+    assert engine.read_as("Who runs CECOT?") == ("Who runs CECOT?", None)

@@ -49,7 +49,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from qa.evaluation import contains_answer, load_qa, normalize_answer, predict, score  # noqa: E402
 from qa.pipeline import ensure_index  # noqa: E402
-from qa.answer.phrasing import asked  # noqa: E402
 from qa.answer.reader import READER_DIR, Reader  # noqa: E402
 from qa.answer.scoring import (  # noqa: E402
     ANSWERABILITY_FEATURES,
@@ -281,12 +280,11 @@ def written_questions(path: Path = WRITTEN_FILE) -> list[dict]:
 
 def written_features(engine, questions: list[dict]) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """:data:`ANSWERABILITY_FEATURES` of each written question asked of the whole fusion
-    index, read as the product reads it (wrapper off, question mark on, spelling corrected:
-    :meth:`Engine.ask`); labels; articles; the reader states of the best unit (:func:`best_states`)."""
+    index, read as the product reads it (:meth:`Engine.read_as`: wrapper off, question mark on,
+    spelling corrected); labels; articles; the reader states of the best unit (:func:`best_states`)."""
     A, y, docs, S = [], [], [], []
     for it in questions:
-        question = asked(it["question"])
-        question = engine.searched(question) or question
+        question, _ = engine.read_as(it["question"])
         sig = engine.retriever.signals(question, top_sentences=max(engine.settings.candidates, 100))
         cand, feats = engine.candidate_features(question, sig)
         units = engine.read_units(question, cand, feats)

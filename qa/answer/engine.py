@@ -125,13 +125,10 @@ class Engine:
     ) -> Answer:
         """Ranked quotes for ``question`` (at most ``k``), restricted to ``doc_ids`` if given."""
         started = time.perf_counter()
-        text = clean_question(question)
-        question_asked = asked(text)  # "can you tell me who…?" asks "who…?"; "name the …" "which …?"
-        if question_asked != text:
-            text, query_vector = question_asked, None  # a vector of the typed question no longer fits
-        searched = self.searched(text)
-        if searched:
-            text, query_vector = searched, None  # a vector of the misspelt question no longer fits
+        typed = clean_question(question)
+        text, searched = self.read_as(typed)
+        if text != typed:
+            query_vector = None  # a vector of the question as typed no longer fits
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= MAX_QUOTES:
             raise QuestionError(f"the number of quotes must be between 1 and {MAX_QUOTES} (got {k})")
@@ -167,6 +164,15 @@ class Engine:
         )
 
     # ------------------------------------------------------------ helpers
+
+    def read_as(self, question: str) -> tuple[str, str | None]:
+        """A cleaned question (:func:`clean_question`) as the answer stage reads it — the
+        wrapper off, a request asked as a question, the question mark on ("can you tell me
+        who…" reads "who…?"; :func:`qa.answer.phrasing.asked`), misspelt words corrected — and
+        the corrected text when the spelling changed it (None otherwise)."""
+        text = asked(question)
+        searched = self.searched(text)
+        return searched or text, searched
 
     def searched(self, question: str) -> str | None:
         """``question`` as it is searched when it has misspelt words (None: as typed, or
