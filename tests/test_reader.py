@@ -333,6 +333,32 @@ def test_written_questions_are_about_training_articles_and_quote_their_answers()
     assert not asked & {r["question"].lower() for r in rows}
 
 
+def test_the_presupposition_set_is_about_training_articles_and_kept_out_of_training():
+    from qa.evaluation import load_qa
+    from train.data import load_articles, split_of
+    from train.fusion import doc_id_of, paragraph_texts, written_from_qa_set, written_questions
+
+    path = ROOT / "train" / "presupposition-qa.jsonl"
+    items = load_qa(path)  # the QA-set format every evaluation reads
+    rows = written_from_qa_set(path)
+    assert len(rows) == len(items) >= 500 and sum(not r["answerable"] for r in rows) >= 300
+    texts = {doc_id_of(title): (title, "\n\n".join(paragraph_texts(paras))) for title, paras in load_articles().items()}
+    for it, r in zip(items, rows):
+        title, text = texts[r["doc_id"]]
+        assert split_of(title) == "fusion", r
+        assert it.doc_ids == ((r["doc_id"],) if r["answerable"] else ())
+        assert all(a in text for a in it.answers), r
+    # A measure of the shipped judge on questions it was not fitted to: in no training file.
+    trained = {r["question"].lower() for r in written_questions()}
+    assert len({r["question"].lower() for r in rows}) == len(rows)
+    assert not trained & {r["question"].lower() for r in rows}
+    asked = set()
+    for f in (ROOT / "eval").glob("*.jsonl"):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            asked |= {t["question"].lower() for t in json.loads(line).get("turns", [json.loads(line)])}
+    assert not asked & {r["question"].lower() for r in rows}
+
+
 def test_the_reader_gives_its_state_and_the_judge_reads_the_probe_over_it(reader, engine):
     from dataclasses import replace
 

@@ -278,6 +278,18 @@ def written_questions(path: Path = WRITTEN_FILE) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def written_from_qa_set(path: Path) -> list[dict]:
+    """The rows of a QA-set file (eval/FORMAT.md) written over fusion articles, as
+    :func:`written_questions` rows: each row's ``article`` names the article it was written
+    over (out-of-scope rows have no ``doc_ids``), its first answer is the answer."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        {"doc_id": r["article"], "question": r["question"], "answerable": bool(r["answers"])}
+        | ({"answer": r["answers"][0]} if r["answers"] else {})
+        for r in rows
+    ]
+
+
 def written_features(engine, questions: list[dict]) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """:data:`ANSWERABILITY_FEATURES` of each written question asked of the whole fusion
     index, read as the product reads it (:meth:`Engine.read_as`: wrapper off, question mark on,
@@ -519,6 +531,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reader", type=Path, default=READER_DIR)
     ap.add_argument("--out", type=Path, default=READER_SCORER_FILE)
     ap.add_argument(
+        "--extra-written",
+        type=Path,
+        action="append",
+        default=[],
+        help="a QA-set file of more written questions to train the judge on (a trial; make train uses none)",
+    )
+    ap.add_argument(
         "--calibrate-only", action="store_true", help="only choose the threshold again for the stored answer stage"
     )
     args = ap.parse_args(argv)
@@ -585,7 +604,7 @@ def main(argv: list[str] | None = None) -> None:
         S.append(best_states(r["units"], final))
     A, y, S = np.array(A), np.array(y), np.array(S)
     # ... and the written reader-style questions, which SQuAD's own cannot stand in for.
-    written = written_questions()
+    written = written_questions() + [row for f in args.extra_written for row in written_from_qa_set(f)]
     W, yw, docs, Sw = written_features(engine, written)
     # The probe over the reader's state, cross-fitted by article for the judge's rows; the
     # shipped probe is fitted on all of them.
@@ -679,6 +698,7 @@ def main(argv: list[str] | None = None) -> None:
             "probe": probe_record,
             "written_questions": {
                 "file": str(WRITTEN_FILE.relative_to(ROOT)),
+                **({"extra_files": [str(f) for f in args.extra_written]} if args.extra_written else {}),
                 "questions": len(written),
                 "out_of_scope": int((yw == 0).sum()),
                 "articles": len(set(docs)),
