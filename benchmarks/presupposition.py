@@ -67,10 +67,9 @@ def fusion_engine():
     from train.data import load_articles
     from train.fusion import WORK, write_corpus
 
-    docs, index = WORK / "fusion-docs", WORK / "fusion-index"
-    if not (index / "manifest.json").is_file():
-        write_corpus(load_articles(split="fusion"), docs)
-    return ensure_index(Settings(docs=docs, index=index), progress=True)[0]
+    docs = WORK / "fusion-docs"
+    write_corpus(load_articles(split="fusion"), docs)  # writes only what is missing or differs
+    return ensure_index(Settings(docs=docs, index=WORK / "fusion-index"), progress=True)[0]
 
 
 def main() -> int:

@@ -311,38 +311,51 @@ def test_the_written_questions_weight_is_chosen_on_articles_the_judge_did_not_se
     assert k == 1
 
 
-def test_written_questions_are_about_training_articles_and_quote_their_answers():
-    from train.data import load_articles, split_of
-    from train.fusion import doc_id_of, paragraph_texts, written_questions
+def article_texts() -> dict[str, tuple[str, str]]:
+    """Title and text of every training article as train/fusion.py writes them (its doc ids,
+    its paragraphs), by doc id."""
+    from train.data import load_articles
+    from train.fusion import doc_id_of, paragraph_texts
 
-    rows = written_questions()
-    assert len(rows) >= 500 and sum(not r["answerable"] for r in rows) >= 300
-    assert len({r["question"].lower() for r in rows}) == len(rows)
-    # The article texts as train/fusion.py writes them (its doc ids, its paragraphs).
-    texts = {doc_id_of(title): (title, "\n\n".join(paragraph_texts(paras))) for title, paras in load_articles().items()}
-    for r in rows:
-        title, text = texts[r["doc_id"]]
-        assert split_of(title) == "fusion", r  # never a reader, held-out or test article
-        if r["answerable"]:
-            assert r["answer"] in text, r
+    return {doc_id_of(title): (title, "\n\n".join(paragraph_texts(paras))) for title, paras in load_articles().items()}
+
+
+def eval_questions() -> set[str]:
+    """Every question (lower case) of the project's QA sets in eval/, follow-up turns included."""
     asked = set()
     for f in (ROOT / "eval").glob("*.jsonl"):
         for line in f.read_text(encoding="utf-8").splitlines():
             item = json.loads(line)
             asked |= {t["question"].lower() for t in item.get("turns", [item])}
-    assert not asked & {r["question"].lower() for r in rows}
+    return asked
+
+
+def test_written_questions_are_about_training_articles_and_quote_their_answers():
+    from train.data import split_of
+    from train.fusion import written_questions
+
+    rows = written_questions()
+    assert len(rows) >= 500 and sum(not r["answerable"] for r in rows) >= 300
+    assert len({r["question"].lower() for r in rows}) == len(rows)
+    texts = article_texts()
+    for r in rows:
+        title, text = texts[r["doc_id"]]
+        assert split_of(title) == "fusion", r  # never a reader, held-out or test article
+        if r["answerable"]:
+            assert r["answer"] in text, r
+    assert not eval_questions() & {r["question"].lower() for r in rows}
 
 
 def test_the_presupposition_set_is_about_training_articles_and_kept_out_of_training():
     from qa.evaluation import load_qa
-    from train.data import load_articles, split_of
-    from train.fusion import doc_id_of, paragraph_texts, written_from_qa_set, written_questions
+    from train.data import split_of
+    from train.fusion import written_from_qa_set, written_questions
 
     path = ROOT / "train" / "presupposition-qa.jsonl"
     items = load_qa(path)  # the QA-set format every evaluation reads
     rows = written_from_qa_set(path)
     assert len(rows) == len(items) >= 500 and sum(not r["answerable"] for r in rows) >= 300
-    texts = {doc_id_of(title): (title, "\n\n".join(paragraph_texts(paras))) for title, paras in load_articles().items()}
+    texts = article_texts()
     for it, r in zip(items, rows):
         title, text = texts[r["doc_id"]]
         assert split_of(title) == "fusion", r
@@ -352,11 +365,7 @@ def test_the_presupposition_set_is_about_training_articles_and_kept_out_of_train
     trained = {r["question"].lower() for r in written_questions()}
     assert len({r["question"].lower() for r in rows}) == len(rows)
     assert not trained & {r["question"].lower() for r in rows}
-    asked = set()
-    for f in (ROOT / "eval").glob("*.jsonl"):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            asked |= {t["question"].lower() for t in json.loads(line).get("turns", [json.loads(line)])}
-    assert not asked & {r["question"].lower() for r in rows}
+    assert not eval_questions() & {r["question"].lower() for r in rows}
 
 
 def test_the_reader_gives_its_state_and_the_judge_reads_the_probe_over_it(reader, engine):
