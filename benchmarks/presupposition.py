@@ -77,6 +77,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--answer-stage", type=Path, help="an answer.json other than the shipped one")
     args = ap.parse_args()
+    if args.answer_stage and not args.answer_stage.is_file():
+        sys.exit(f"error: no answer stage at {args.answer_stage}")
     engine = fusion_engine()
     if args.answer_stage:
         engine.reader_scorer = ReaderScorer.load(args.answer_stage)
