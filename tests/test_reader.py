@@ -362,10 +362,10 @@ def test_the_presupposition_set_is_about_training_articles_and_kept_out_of_train
         assert it.doc_ids == ((r["doc_id"],) if r["answerable"] else ())
         assert all(a in text for a in it.answers), r
     # A measure of the shipped judge on questions it was not fitted to: in no training file.
-    trained = {r["question"].lower() for r in written_questions()}
-    assert len({r["question"].lower() for r in rows}) == len(rows)
-    assert not trained & {r["question"].lower() for r in rows}
-    assert not eval_questions() & {r["question"].lower() for r in rows}
+    asked = {r["question"].lower() for r in rows}
+    assert len(asked) == len(rows)
+    assert not asked & {r["question"].lower() for r in written_questions()}
+    assert not asked & eval_questions()
 
 
 def test_the_reader_gives_its_state_and_the_judge_reads_the_probe_over_it(reader, engine):

@@ -282,11 +282,10 @@ def written_from_qa_set(path: Path) -> list[dict]:
     """The rows of a QA-set file (eval/FORMAT.md) written over fusion articles, as
     :func:`written_questions` rows: each row's ``article`` names the article it was written
     over (out-of-scope rows have no ``doc_ids``), its first answer is the answer."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [
         {"doc_id": r["article"], "question": r["question"], "answerable": bool(r["answers"])}
         | ({"answer": r["answers"][0]} if r["answers"] else {})
-        for r in rows
+        for r in written_questions(path)  # the same JSON lines, read the same way
     ]
 
 
