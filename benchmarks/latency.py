@@ -65,8 +65,23 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "python": platform.python_version(),
+        "reader_int8": reader_int8(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def reader_int8() -> str:
+    """How the reader's int8 products are summed here (qa/answer/int8.py): the figures of a
+    CPU without VNNI depend on it."""
+    from qa.answer import int8
+
+    if int8.cpu_sums_exactly():
+        return "exact (VNNI or not x86)"
+    return (
+        "exact (unsigned weights, no VNNI)"
+        if int8.use_exact_weights()
+        else "saturating (no VNNI, QA_READER_INT8=native)"
+    )
 
 
 def run_record() -> dict:
@@ -78,7 +93,8 @@ def run_record() -> dict:
         "rows": [],
     }
     print(
-        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}",
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, reader int8 {info['machine']['reader_int8']}, "
+        f"{info['machine']['date']}, load {info['load_start']}",
         flush=True,
     )
     return info

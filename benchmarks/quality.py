@@ -43,7 +43,10 @@ def main() -> int:
     ap.add_argument("--plots", type=Path, default=ROOT / "docs")
     ap.add_argument("--json", type=Path, help="write all figures here")
     args = ap.parse_args()
-    out = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores", "sets": {}}
+    from latency import reader_int8
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, reader int8 {reader_int8()}"
+    out = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "sets": {}}
     for name in args.sets:
         docs, qa_file = SETS[name]
         engine = engine_for(docs, args.work / name)

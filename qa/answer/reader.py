@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
+from . import int8
 
 READER_DIR = Path(__file__).parents[1] / "models" / "reader"  # qa/models/reader
 MAX_PHRASE_TOKENS = 30
@@ -62,7 +63,18 @@ class Reader:
         self._tok = Tokenizer.from_file(str(tok_file))
         self._tok.no_padding()
         self._tok.enable_truncation(self.max_length, strategy="only_second")
-        self._session = onnx_session(model_file, threads, ReaderError)
+        # Where ONNX Runtime's int8 kernel would not sum exactly, the same weights in unsigned
+        # bytes (qa/answer/int8.py): the logits the threshold was chosen on, on every CPU.
+        self.exact_int8 = int8.use_exact_weights()
+        source: Path | bytes = model_file
+        if self.exact_int8:
+            try:
+                source = int8.exact_model(model_file)
+            except Exception as exc:  # a damaged file: onnx's parser has no one error type
+                raise ReaderError(
+                    f"{model_file}: cannot load ({(str(exc) or type(exc).__name__).splitlines()[0]})"
+                ) from None
+        self._session = onnx_session(source, threads, ReaderError)
         self._outputs = ["relevance", "start_logits", "end_logits"]
         if "state" in {o.name for o in self._session.get_outputs()}:
             self._outputs.append("state")

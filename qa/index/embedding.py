@@ -220,9 +220,10 @@ def read_onnx_meta(folder: Path) -> dict | None:
     return meta
 
 
-def onnx_session(model_file: Path, threads: int, error: type[Exception]):
+def onnx_session(model_file: Path | bytes, threads: int, error: type[Exception]):
     """An ONNX Runtime CPU session: ``threads`` intra-op threads (0: one per core), run in
-    sequence; a file that cannot be loaded raises ``error`` with one line naming it."""
+    sequence; a model (file, or its bytes) that cannot be loaded raises ``error`` with one
+    line naming it."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -232,9 +233,11 @@ def onnx_session(model_file: Path, threads: int, error: type[Exception]):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        source = model_file if isinstance(model_file, bytes) else str(model_file)
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise error(f"{model_file}: cannot load ({str(exc).splitlines()[0]})") from None
+        name = "the model's bytes" if isinstance(model_file, bytes) else model_file
+        raise error(f"{name}: cannot load ({str(exc).splitlines()[0]})") from None
 
 
 class OnnxEmbedder:
