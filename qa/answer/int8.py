@@ -28,6 +28,8 @@ from ..errors import SettingsError
 CHOICES = ("auto", "exact", "native")
 # /proc/cpuinfo flags of an exact u8 x s8 dot product that ONNX Runtime's kernels use.
 EXACT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+# Part of a cached file's name: a change to :func:`shifted` must not reuse older files.
+SHIFT_VERSION = 1
 
 
 def choice() -> str:
@@ -69,7 +71,7 @@ def exact_model(model_file: Path) -> Path | bytes:
     written, the model's bytes."""
     model_file = Path(model_file)
     digest = hashlib.sha1(model_file.read_bytes()).hexdigest()[:16]
-    cached = cache_dir() / f"reader-exact-{digest}.onnx"
+    cached = cache_dir() / f"reader-exact-v{SHIFT_VERSION}-{digest}.onnx"
     if cached.is_file():
         return cached
     data = shifted(model_file)
