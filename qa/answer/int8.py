@@ -11,7 +11,7 @@ exact arithmetic no longer held (on an AMD EPYC the seeds' calibration sets gave
 
 The same weights shifted into unsigned bytes (``w + 128`` with zero point ``zp + 128``:
 the same numbers) take ONNX Runtime's unsigned-by-unsigned kernel, which is exact on
-every CPU — at about twice the reader's time on an AVX2-only CPU.  ``QA_READER_INT8``
+every CPU — at 10–16 ms more a question on a 2-core AMD EPYC (README).  ``QA_READER_INT8``
 chooses: ``auto`` (default: the shifted weights where the CPU lacks VNNI), ``exact``
 (always) or ``native`` (never: the fastest, approximate without VNNI).
 """

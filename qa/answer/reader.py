@@ -66,15 +66,8 @@ class Reader:
         # Where ONNX Runtime's int8 kernel would not sum exactly, the same weights in unsigned
         # bytes (qa/answer/int8.py): the logits the threshold was chosen on, on every CPU.
         self.exact_int8 = int8.use_exact_weights()
-        source: Path | bytes = model_file
-        if self.exact_int8:
-            try:
-                source = int8.exact_model(model_file)
-            except Exception as exc:  # a damaged file: onnx's parser has no one error type
-                raise ReaderError(
-                    f"{model_file}: cannot load ({(str(exc) or type(exc).__name__).splitlines()[0]})"
-                ) from None
-        self._session = onnx_session(source, threads, ReaderError)
+        prepare = int8.exact_model if self.exact_int8 else None
+        self._session = onnx_session(model_file, threads, ReaderError, prepare)
         self._outputs = ["relevance", "start_logits", "end_logits"]
         if "state" in {o.name for o in self._session.get_outputs()}:
             self._outputs.append("state")

@@ -220,10 +220,13 @@ def read_onnx_meta(folder: Path) -> dict | None:
     return meta
 
 
-def onnx_session(model_file: Path | bytes, threads: int, error: type[Exception]):
+def onnx_session(
+    model_file: Path, threads: int, error: type[Exception], prepare: Callable[[Path], Path | bytes] | None = None
+):
     """An ONNX Runtime CPU session: ``threads`` intra-op threads (0: one per core), run in
-    sequence; a model (file, or its bytes) that cannot be loaded raises ``error`` with one
-    line naming it."""
+    sequence, of ``model_file`` or of what ``prepare(model_file)`` makes of it (another file,
+    or a model's bytes); a model that cannot be loaded raises ``error`` with one line naming
+    the file."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -233,11 +236,14 @@ def onnx_session(model_file: Path | bytes, threads: int, error: type[Exception])
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     try:
-        source = model_file if isinstance(model_file, bytes) else str(model_file)
-        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        source = prepare(model_file) if prepare else model_file
+        return ort.InferenceSession(
+            source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:
-        name = "the model's bytes" if isinstance(model_file, bytes) else model_file
-        raise error(f"{name}: cannot load ({str(exc).splitlines()[0]})") from None
+        raise error(
+            f"{model_file}: cannot load ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
 
 
 class OnnxEmbedder:
