@@ -71,17 +71,13 @@ def machine() -> dict:
 
 
 def reader_int8() -> str:
-    """How the reader's int8 products are summed here (qa/answer/int8.py): the figures of a
-    CPU without VNNI depend on it."""
+    """Which weights the reader runs on here and whether their sums are exact
+    (qa/answer/int8.py): the figures of a CPU without VNNI depend on it."""
     from qa.answer import int8
 
-    if int8.cpu_sums_exactly():
-        return "exact (VNNI or not x86)"
-    return (
-        "exact (unsigned weights, no VNNI)"
-        if int8.use_exact_weights()
-        else "saturating (no VNNI, QA_READER_INT8=native)"
-    )
+    if int8.use_exact_weights():
+        return "unsigned weights (exact)"
+    return "signed weights, " + ("exact (VNNI or not x86)" if int8.cpu_sums_exactly() else "saturating (no VNNI)")
 
 
 def run_record() -> dict:

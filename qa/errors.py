@@ -39,3 +39,10 @@ class ModelError(QAError, RuntimeError):
 
 class EvalError(QAError, ValueError):
     """A QA set or predictions file that cannot be read; names the file and line."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for the
+    one-line errors above."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -19,6 +19,7 @@ chooses: ``auto`` (default: the shifted weights where the CPU lacks VNNI), ``exa
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import os
 import platform
 from pathlib import Path
@@ -104,10 +105,7 @@ def shifted(model_file: Path) -> bytes:
     tensors = {t.name: t for t in model.graph.initializer}
     # Only where both the weights and their zero point are stored tensors (so both move);
     # a tensor also used anywhere else stays as it is.
-    uses: dict[str, int] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    uses = Counter(name for node in model.graph.node for name in node.input)
     for node in model.graph.node:
         if node.op_type != "MatMulInteger" or len(node.input) < 4:
             continue

@@ -30,7 +30,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from ..settings import BUNDLED_MODEL
 
 # Files written by export_onnx into a folder (the index folder); names are fixed here.
@@ -166,7 +166,7 @@ class SentenceTransformerEmbedder:
         try:
             self._model = SentenceTransformer(self._path, device="cpu")
         except Exception as exc:  # many loaders, many exception types
-            raise ModelError(f"cannot load embedding model {self.name!r}: {str(exc).splitlines()[0]}") from None
+            raise ModelError(f"cannot load embedding model {self.name!r}: {first_line(exc)}") from None
         self.dimension = int(self._model.get_embedding_dimension())
         # Fix the fast tokenizer's padding/truncation once, before threads share it
         # (concurrent first calls can fail with "Already borrowed", transformers#47085).
@@ -241,9 +241,7 @@ def onnx_session(
             source if isinstance(source, bytes) else str(source), options, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:
-        raise error(
-            f"{model_file}: cannot load ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-        ) from None
+        raise error(f"{model_file}: cannot load ({first_line(exc)})") from None
 
 
 class OnnxEmbedder:
@@ -273,7 +271,7 @@ class OnnxEmbedder:
         try:
             self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         except Exception as exc:
-            raise ModelError(f"{folder / TOKENIZER_FILE}: cannot load ({str(exc).splitlines()[0]})") from None
+            raise ModelError(f"{folder / TOKENIZER_FILE}: cannot load ({first_line(exc)})") from None
         # The model's own tokenizer.json pads every text to 128 tokens and truncates at 128;
         # sentence-transformers pads to the longest text and truncates at max_seq_length.
         self._tokenizer.enable_truncation(self.max_length)
@@ -597,7 +595,7 @@ def save_query_encoder(out_dir: Path, model_name: str, embedder=None, previous: 
             if (out_dir / name).exists():
                 (out_dir / name).unlink()
         _warnings.warn(
-            f"no ONNX query encoder for {model_name!r} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); queries will load torch",
+            f"no ONNX query encoder for {model_name!r} ({first_line(exc)}); queries will load torch",
             stacklevel=2,
         )
         return None

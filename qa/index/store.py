@@ -44,7 +44,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ..data import Col, Document
-from ..errors import IndexProblem
+from ..errors import IndexProblem, first_line
 from ..settings import BuildSettings
 from .bm25 import save_terms
 from .core import Index
@@ -120,7 +120,7 @@ def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path
             except RuntimeError as exc:  # faiss reports a failed write (a full disk) as a RuntimeError
                 code = _errno_of(exc)
                 raise OSError(
-                    code, os.strerror(code) if "No space left" in str(exc) else _first_line(exc), str(tmp / name)
+                    code, os.strerror(code) if "No space left" in str(exc) else first_line(exc), str(tmp / name)
                 ) from None
         for name, bm25, terms in zip(
             BM25_DIRS, (index.bm25_sentences, index.bm25_chunks), (index.sentence_terms, index.chunk_terms)
@@ -146,7 +146,7 @@ def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path
         shutil.rmtree(tmp, ignore_errors=True)
         where = Path(exc.filename).name if exc.filename else ""
         raise IndexWriteError(
-            f"cannot write the index to {target}/ ({where + ': ' if where else ''}{exc.strerror or _first_line(exc)}); "
+            f"cannot write the index to {target}/ ({where + ': ' if where else ''}{exc.strerror or first_line(exc)}); "
             f"the previous index is unchanged"
         ) from exc
     except BaseException:
@@ -155,11 +155,6 @@ def save(index: Index, target: Path, steps: Sequence[Callable[[Index, Path, Path
     index.manifest = manifest
     index.path = target
     return target
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _errno_of(exc: BaseException) -> int:
