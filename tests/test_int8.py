@@ -82,15 +82,38 @@ def test_the_exact_reader_is_made_once_and_reads_as_the_shipped_one(tmp_path, mo
     exact = Reader(READER_DIR, threads=1)
     made = list((tmp_path / "cache").glob("reader-exact-*.onnx"))
     assert exact.exact_int8 and len(made) == 1
-    stamp = made[0].stat().st_mtime_ns
+    inode = made[0].stat().st_ino
     again = Reader(READER_DIR, threads=1).readings(question, sentences)
-    assert made[0].stat().st_mtime_ns == stamp and list((tmp_path / "cache").iterdir()) == made
+    # Not made again (the same file), only marked as used.
+    assert made[0].stat().st_ino == inode and list((tmp_path / "cache").iterdir()) == made
     monkeypatch.setenv("QA_READER_INT8", "native")
     native = Reader(READER_DIR, threads=1).readings(question, sentences)
     for a, b in zip(again, native):
         # The same model: equal where the CPU sums exactly, within saturation's reach elsewhere.
         assert a.phrase == b.phrase and abs(a.relevance - b.relevance) < 1.0
     assert again[0].relevance > again[1].relevance
+
+
+def test_the_cache_keeps_the_last_used_exact_readers_of_this_version(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    v = int8.SHIFT_VERSION
+    older = cache / "reader-exact-0123456789abcdef.onnx"  # a version before SHIFT_VERSION 1
+    mine = [cache / f"reader-exact-v{v}-{i:016x}.onnx" for i in range(5)]
+    other = cache / "notes.txt"  # not the reader's: never touched
+    for age, f in enumerate([older, *mine, other]):
+        f.write_bytes(b"x")
+        os.utime(f, (1e9 - age * 1000, 1e9 - age * 1000))  # mine[0] the most recently used
+    monkeypatch.setenv("QA_CACHE", str(cache))
+    monkeypatch.setenv("QA_READER_INT8", "exact")
+    Reader(READER_DIR, threads=1)  # makes this model's file, then prunes
+    made = [f for f in cache.glob(f"reader-exact-v{v}-*.onnx") if f not in mine]
+    assert len(made) == 1 and made[0].stat().st_size > 1_000_000
+    assert sorted(cache.iterdir()) == sorted([made[0], *mine[: int8.KEPT_MODELS - 1], other])
+    # Nothing to prune on a later start: the file is found and marked as used.
+    Reader(READER_DIR, threads=1)
+    assert sorted(cache.iterdir()) == sorted([made[0], *mine[: int8.KEPT_MODELS - 1], other])
+    assert made[0].stat().st_mtime > mine[0].stat().st_mtime
 
 
 def test_an_unwritable_cache_still_gives_the_exact_reader(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from qa.answer.reader import READER_DIR, Reader, ReaderError, batches
+from qa.answer.reader import MAX_NAME_WORDS, READER_DIR, Reader, ReaderError, batches, name_kept_whole
 from qa.answer.scoring import READER_SCORER_FILE, ReaderScorer, Scorer
 
 from .conftest import ROOT, SEED_QA, cli
@@ -51,6 +51,24 @@ def test_reader_handles_empty_and_odd_input(reader):
     rel, phrases = reader.read("Who?", ["", "x" * 5000, "\u202e\u0000 — ü"])
     assert len(rel) == 3 and np.isfinite(rel).all()
     assert phrases[0] == ""
+
+
+def test_a_phrase_does_not_cut_a_name_after_its_first_word():
+    def kept(text: str, phrase: str) -> str:
+        a = text.index(phrase)
+        start, end = name_kept_whole(text, a, a + len(phrase))
+        assert start == a  # only ever carried forward
+        return text[start:end]
+
+    assert kept("Secretary of State Marco Rubio met Bukele.", "Marco") == "Marco Rubio"
+    assert kept("The report aired on CBS News Tuesday night.", "CBS") == "CBS News Tuesday"
+    assert kept("He thanked Marco Rubio.", "Marco") == "Marco Rubio"  # not the full stop
+    assert kept("He met Marco, then Nayib Bukele.", "Marco") == "Marco"  # a comma ends it
+    assert kept("Marco Rubio met Bukele.", "Marco Rubio met") == "Marco Rubio met"  # ends in lower case
+    assert kept("A stop in Marco U.S. Embassy", "Marco") == "Marco"  # not half an abbreviation
+    assert kept("It fell to Spain (Castile Aragon)", "Spain (Castile Aragon)") == "Spain (Castile Aragon)"
+    title = "In His Own Words Four Long Capitalised Words Follow"
+    assert kept(title, "His").count(" ") == MAX_NAME_WORDS
 
 
 def test_batches_cover_every_sentence_once_with_the_least_padding():

@@ -31,6 +31,8 @@ CHOICES = ("auto", "exact", "native")
 EXACT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 # Part of a cached file's name: a change to :func:`shifted` must not reuse older files.
 SHIFT_VERSION = 1
+# Exact readers kept in the cache (the last used), for side-by-side installs of other models.
+KEPT_MODELS = 3
 
 
 def choice() -> str:
@@ -74,6 +76,10 @@ def exact_model(model_file: Path) -> Path | bytes:
     digest = hashlib.sha1(model_file.read_bytes()).hexdigest()[:16]
     cached = cache_dir() / f"reader-exact-v{SHIFT_VERSION}-{digest}.onnx"
     if cached.is_file():
+        try:
+            os.utime(cached)  # its time says when it was last used (what pruning keeps)
+        except OSError:
+            pass
         return cached
     data = shifted(model_file)
     try:
@@ -81,9 +87,39 @@ def exact_model(model_file: Path) -> Path | bytes:
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, cached)  # atomic: a concurrent reader sees the old state or the whole file
-        return cached
     except OSError:
         return data
+    prune(cached.parent, keep=cached)
+    return cached
+
+
+def prune(folder: Path, keep: Path, most: int = KEPT_MODELS) -> list[Path]:
+    """Remove cached exact readers that cannot or will probably not be used again: those of
+    an older :data:`SHIFT_VERSION`, and beyond the ``most`` last used of this version
+    (a new model, from ``make train`` or an upgrade, leaves ~19 MB behind each time).
+    Returns the files removed; one that cannot be removed stays."""
+    current = f"reader-exact-v{SHIFT_VERSION}-"
+    mine, removed = [], []
+    for f in folder.glob("reader-exact-*.onnx"):
+        if f == keep:
+            continue
+        if f.name.startswith(current):
+            mine.append(f)
+        else:
+            removed.append(f)
+    try:
+        mine.sort(key=lambda f: f.stat().st_mtime, reverse=True)
+    except OSError:
+        mine = []
+    removed += mine[max(most - 1, 0) :]
+    gone = []
+    for f in removed:
+        try:
+            f.unlink()
+            gone.append(f)
+        except OSError:
+            pass
+    return gone
 
 
 def cache_dir() -> Path:

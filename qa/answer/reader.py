@@ -10,6 +10,7 @@ ONNX Runtime: no torch import, no generative model.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,9 @@ MAX_PHRASE_TOKENS = 30
 # project's 2-core CPU: splitting a question's sentences at this price saved 13 % of the
 # reader's time at 10^6 sentences, benchmarks/answer_scale.py).
 RUN_COST_TOKENS = 40
+# A capitalised word right after a phrase that ends in one: the rest of a name.
+NAME_WORD = re.compile(r" [A-Z][\w'’-]*(?!\.\w)")
+MAX_NAME_WORDS = 3
 
 
 class ReaderError(ModelError):
@@ -118,7 +122,7 @@ class Reader:
         null = float(starts[0] + ends[0])
         return Reading(
             rel,
-            whole_words(sentence, int(offsets[ctx[a]][0]), int(offsets[ctx[b]][1])),
+            name_kept_whole(sentence, *whole_words(sentence, int(offsets[ctx[a]][0]), int(offsets[ctx[b]][1]))),
             float(grid[a, b]) - null,
             state,
         )
@@ -160,6 +164,24 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
         start += 1
     while end > start and (text[end - 1].isspace() or text[end - 1] in ",;:"):
         end -= 1
+    return start, end
+
+
+def name_kept_whole(text: str, start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` carried on over up to :data:`MAX_NAME_WORDS` capitalised words that
+    follow it when it ends in a capitalised word, so that a name is not cut after its first
+    words ("Marco" → "Marco Rubio", "CBS" → "CBS News").  Only forward: the words before a
+    name are mostly titles ("General", "Vice President"), which SQuAD's answers leave out.
+    On held-out SQuAD articles (1,995 questions, the answer's sentence given) it changed 14
+    phrases: exact match 0.455 → 0.458, F1 0.659 → 0.660."""
+    words = text[start:end].split()
+    if not words or not words[-1][:1].isupper() or not text[end - 1].isalnum():
+        return start, end
+    for _ in range(MAX_NAME_WORDS):
+        m = NAME_WORD.match(text, end)
+        if not m:
+            break
+        end = m.end()
     return start, end
 
 
