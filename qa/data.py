@@ -15,7 +15,7 @@ class Document:
     outlet: str = ""
     path: str = ""
     sha256: str = ""
-    format: str = ""  # "text", "markdown", "html" or "pdf"
+    format: str = ""  # "text", "markdown", "html", "pdf" or "docx"
     pages: tuple[int, ...] = ()  # PDF: offset in ``text`` where each page starts
     date: str = ""  # publication date, YYYY-MM-DD when known
     url: str = ""

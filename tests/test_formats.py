@@ -1,4 +1,4 @@
-"""Bring your own documents: .txt, .md, .html and .pdf, their metadata, broken files.
+"""Bring your own documents: .txt, .md, .html, .pdf and .docx, their metadata, broken files.
 
 The corpus is tests/data/mixed/: a plain-text article (metadata from catalog.json), a
 Markdown article with YAML front matter, an HTML page with scripts, styles,
@@ -15,7 +15,7 @@ windfarm.pdf was made once with fpdf2 2.8.3 (not a dependency of the project)::
         pdf.set_font("Helvetica", size=11); [pdf.multi_cell(0, 6, p) for p in paragraphs]
 
 Every test uses the HashEmbedder (``--model hash-256`` on the command line), so no
-model is loaded.
+model is loaded.  The Word documents are made by each test with python-docx (a dependency).
 """
 
 from __future__ import annotations
@@ -199,6 +199,89 @@ def test_pdf_without_text_and_encrypted_pdf_are_refused(tmp_path):
                 extract("locked.pdf", data.getvalue())
         else:  # only editing is restricted: it opens without a password
             assert extract("restricted.pdf", data.getvalue()) == plain
+
+
+def word_document(hidden: str = "") -> bytes:
+    """A small .docx: a title, a heading, a paragraph (with ``hidden`` text in Word's hidden
+    font), a table with a merged cell, an empty paragraph, a link, and its properties."""
+    import docx
+    from datetime import datetime
+
+    d = docx.Document()
+    d.core_properties.title = "Port of Westhaven Annual Review"
+    d.core_properties.created = datetime(2024, 5, 2, 10, 0)
+    d.add_heading("Port of Westhaven", 0)
+    d.add_heading("Traffic", 1)
+    p = d.add_paragraph("The port handled 1,200   container ships in 2023,\ta record.")
+    if hidden:
+        p.add_run(" " + hidden).font.hidden = True
+    table = d.add_table(rows=3, cols=2)
+    for (r, c), text in {(0, 0): "Berth", (0, 1): "Depth", (1, 0): "North quay", (1, 1): "14 metres"}.items():
+        table.cell(r, c).text = text
+    table.cell(2, 0).merge(table.cell(2, 1)).text = "Both berths reopened in March."
+    d.add_paragraph("")
+    d.add_heading("Dredging", 2)
+    d.add_paragraph("Dredging of the outer channel starts in June.")
+    out = io.BytesIO()
+    d.save(out)
+    return out.getvalue()
+
+
+def test_word_documents_keep_paragraphs_tables_and_headings_in_order_without_hidden_text():
+    got = extract("review.docx", word_document(hidden="Do not publish: the harbour master resigns."))
+    assert got.format == "docx" and got.pages == ()
+    assert got.text == (
+        "# Port of Westhaven\n\n# Traffic\n\n"
+        "The port handled 1,200 container ships in 2023, a record.\n\n"
+        "Berth | Depth\n\nNorth quay | 14 metres\n\nBoth berths reopened in March.\n\n"
+        "## Dredging\n\nDredging of the outer channel starts in June."
+    )
+    assert got.meta == {"title": "Port of Westhaven Annual Review", "date": "2024-05-02"}
+
+
+def test_damaged_foreign_and_oversized_word_files_are_refused(monkeypatch):
+    import zipfile
+
+    for data in (b"garbage", (MIXED / "windfarm.pdf").read_bytes(), b"\xd0\xcf\x11\xe0 an old .doc"):
+        with pytest.raises(ExtractError, match=r"^not a readable Word document \(\.docx\)$"):
+            extract("x.docx", data)
+    empty_zip = io.BytesIO()
+    with zipfile.ZipFile(empty_zip, "w") as z:
+        z.writestr("readme.txt", "not a Word document")
+    with pytest.raises(ExtractError, match="not a readable Word document"):
+        extract("x.docx", empty_zip.getvalue())
+    import docx
+
+    blank = io.BytesIO()
+    docx.Document().save(blank)
+    with pytest.raises(ExtractError, match="^no text$"):
+        extract("blank.docx", blank.getvalue())
+    monkeypatch.setattr("qa.ingest.extract.DOCX_MAX_UNPACKED", 10_000)
+    with pytest.raises(ExtractError, match="^a Word document that unpacks to over 0 MB$"):
+        extract("x.docx", word_document())
+
+
+def test_a_folder_with_word_documents_answers_with_verbatim_quotes(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "review.docx").write_bytes(word_document(hidden="The harbour master resigns in July."))
+    shutil.copy(MIXED / "harbour.txt", docs / "harbour.txt")
+    (docs / "broken.docx").write_bytes(b"PK\x03\x04 cut short")
+    settings = Settings(docs=docs, index=tmp_path / "index")
+    build_and_save(settings, HashEmbedder())
+    index = load(settings.index)
+    review = doc(index, "review")
+    assert (review.title, review.date, review.format) == ("Port of Westhaven Annual Review", "2024-05-02", "docx")
+    assert index.manifest["corpus"]["skipped"] == [
+        {"path": "broken.docx", "reason": "not a readable Word document (.docx)"}
+    ]
+    assert "resigns" not in review.text
+    engine = Engine(index, HashEmbedder(), settings)
+    answer = engine.ask("How many container ships did the port handle in 2023?", k=3)
+    assert answer.quotes[0].doc_id == "review" and "1,200 container ships" in answer.quotes[0].text
+    for q in answer.quotes:
+        assert q.text == doc(index, q.doc_id).text[q.start : q.end]
+    assert "resign" not in " ".join(q.text for q in engine.ask("Who resigns in July?", k=5).quotes)
 
 
 # ---------------------------------------------------------------- the folder

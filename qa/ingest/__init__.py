@@ -3,7 +3,7 @@
 - :mod:`.corpus` — a folder of files → :class:`~qa.data.Document` s (ids, titles, outlets,
   dates, URLs, fingerprints); unreadable files are skipped with a reason.
 - :mod:`.extract` — one file's bytes → the text quotes are cut from (``.txt``, ``.md``,
-  ``.html``, ``.pdf``) and its own metadata.
+  ``.html``, ``.pdf``, ``.docx``) and its own metadata.
 - :mod:`.cleaning` — rules for boilerplate that is never worth quoting.
 - :mod:`.chunking` — a text → paragraphs, sentences and overlapping chunks (offsets only).
 

@@ -1,6 +1,6 @@
 """Reading a folder of documents: ids, text, titles, outlets, dates, URLs and fingerprints.
 
-Every supported file (``.txt``, ``.md``, ``.html``, ``.pdf``; see :mod:`qa.ingest.extract`)
+Every supported file (``.txt``, ``.md``, ``.html``, ``.pdf``, ``.docx``; see :mod:`qa.ingest.extract`)
 becomes a :class:`~qa.data.Document` whose ``text`` is what the index stores and
 quotes.  Metadata comes, in this order of precedence, from ``catalog.json`` beside the
 documents (doc_id → {title, outlet, date, url}), then from the file itself (HTML

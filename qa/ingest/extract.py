@@ -17,6 +17,11 @@ One function per format, each built on a well-kept library:
   and the canonical link.
 * ``.pdf``: each page's text (pypdf), pages separated by a blank line; ``pages`` holds
   the offset where each page starts, so any offset maps to its page.
+* ``.docx``: the body's paragraphs and tables in reading order (python-docx), one
+  paragraph per Word paragraph or table row (cells joined by " | "), separated by blank
+  lines; headings marked as in Markdown; hidden text (Word's "hidden" font) left out;
+  headers, footers and comments are not content.  Title and creation date from the
+  document's properties.
 
 Whatever the format, the stored text is the only text that counts: quotes are slices
 of it and ``python -m qa show DOC_ID`` prints it.  A file that cannot be read raises
@@ -46,7 +51,7 @@ class Extracted:
     """What one file holds: its text, the start of each page, and metadata it declares."""
 
     text: str
-    format: str  # "text", "markdown", "html" or "pdf"
+    format: str  # "text", "markdown", "html", "pdf" or "docx"
     pages: tuple[int, ...] = ()  # PDF only: offset in ``text`` where each page starts
     meta: dict[str, str] = field(default_factory=dict)  # title, outlet, date, url (those found)
 
@@ -551,6 +556,68 @@ def extract_pdf(data: bytes) -> Extracted:
     return Extracted("\n\n".join(parts), "pdf", pages=tuple(pages), meta=_clean_meta(meta))
 
 
+# ---------------------------------------------------------------- Word (.docx)
+
+# A .docx is a zip: refuse one that would unpack to more than this (a zip bomb) unread.
+DOCX_MAX_UNPACKED = 256 * 2**20
+_HEADING_STYLE = re.compile(r"^(?:heading\s*(\d)|title)$", re.I)
+
+
+def _docx_paragraph(paragraph) -> str:
+    """A Word paragraph's visible text: its runs and links, without hidden runs."""
+    from docx.text.hyperlink import Hyperlink
+
+    parts = []
+    for item in paragraph.iter_inner_content():
+        runs = item.runs if isinstance(item, Hyperlink) else [item]
+        parts.extend(r.text for r in runs if not r.font.hidden)
+    text = " ".join("".join(parts).split())
+    style = paragraph.style.name if paragraph.style is not None else ""
+    heading = _HEADING_STYLE.match(style or "")
+    if text and heading:
+        text = "#" * int(heading.group(1) or 1) + " " + text
+    return text
+
+
+def _docx_row(row) -> str:
+    cells, seen = [], set()
+    for cell in row.cells:
+        if id(cell._tc) in seen:  # a merged cell appears once per column it spans
+            continue
+        seen.add(id(cell._tc))
+        text = " ".join(t for t in (_docx_paragraph(p) for p in cell.paragraphs) if t)
+        if text:
+            cells.append(text)
+    return " | ".join(cells)
+
+
+def extract_docx(data: bytes) -> Extracted:
+    import zipfile
+
+    import docx
+    from docx.table import Table
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            if sum(i.file_size for i in z.infolist()) > DOCX_MAX_UNPACKED:
+                raise ExtractError(f"a Word document that unpacks to over {DOCX_MAX_UNPACKED // 2**20} MB")
+        document = docx.Document(io.BytesIO(data))
+        blocks = []
+        for item in document.iter_inner_content():
+            if isinstance(item, Table):
+                blocks.extend(_docx_row(row) for row in item.rows)
+            else:
+                blocks.append(_docx_paragraph(item))
+        props = document.core_properties
+        meta = {"title": props.title, "date": props.created}
+    except ExtractError:
+        raise
+    except Exception:  # python-docx and zipfile raise many kinds on damaged or foreign files
+        raise ExtractError("not a readable Word document (.docx)") from None
+    text = "\n\n".join(b for b in blocks if b)
+    return Extracted(_require_text(text), "docx", meta=_clean_meta(meta))
+
+
 # ---------------------------------------------------------------- dispatch
 
 EXTRACTORS: dict[str, Callable[[bytes], Extracted]] = {
@@ -560,6 +627,7 @@ EXTRACTORS: dict[str, Callable[[bytes], Extracted]] = {
     ".html": extract_html,
     ".htm": extract_html,
     ".pdf": extract_pdf,
+    ".docx": extract_docx,
 }
 EXTENSIONS = tuple(EXTRACTORS)
 
@@ -577,7 +645,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("beautifulsoup4", "lxml", "pypdf", "PyYAML"):
+    for name in ("beautifulsoup4", "lxml", "pypdf", "python-docx", "PyYAML"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -34,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser(
         "index",
-        help="build or update the index of a document folder (.txt, .md, .html, .pdf)",
-        description="Index a folder of .txt, .md, .html and .pdf files.  When the index exists, only "
+        help="build or update the index of a document folder (.txt, .md, .html, .pdf, .docx)",
+        description="Index a folder of .txt, .md, .html, .pdf and .docx files.  When the index exists, only "
         "added and changed files are embedded again and removed ones are dropped; files that cannot "
         "be read are reported and skipped.",
     )
