@@ -97,7 +97,8 @@ def main(argv=None) -> int:
         "rows": [],
     }
     print(
-        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, {info['machine']['date']}, load {info['load_start']}, threads {args.threads or 'default'}",
+        f"# {info['machine']['cpu']}, {info['machine']['cores']} cores, int8 {info['machine']['reader_int8']}, "
+        f"{info['machine']['date']}, load {info['load_start']}, threads {args.threads or 'default'}",
         flush=True,
     )
     export_dir = args.work / "onnx-export"

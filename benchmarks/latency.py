@@ -71,9 +71,9 @@ def machine() -> dict:
 
 
 def reader_int8() -> str:
-    """Which weights the reader runs on here and whether their sums are exact
-    (qa/answer/int8.py): the figures of a CPU without VNNI depend on it."""
-    from qa.answer import int8
+    """Which weights the int8 models (the reader; the onnx-int8 encoder) run on here and
+    whether their sums are exact (qa/index/int8.py): a CPU without VNNI's figures depend on it."""
+    from qa.index import int8
 
     if int8.use_exact_weights():
         return "unsigned weights (exact)"

@@ -1,4 +1,4 @@
-"""The reader's int8 arithmetic: exact on every CPU (qa/answer/int8.py)."""
+"""The reader's int8 arithmetic: exact on every CPU (qa/index/int8.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from qa.answer import int8
+from qa.index import int8
 from qa.answer.reader import READER_DIR, Reader, ReaderError
 from qa.errors import SettingsError
 

@@ -28,7 +28,7 @@ the reader {train_minutes} min of training, then pre-ranking, re-scoring and ans
   (no torch) and only scores and points into the sentence: it writes nothing. Its int8 products
   are summed exactly on every CPU: where ONNX Runtime's signed-weight kernel would saturate (x86
   without VNNI), the product runs the same weights shifted into unsigned bytes
-  (`qa/answer/int8.py`), so the figures below hold there too.
+  (`qa/index/int8.py`), so the figures below hold there too.
 - **Answer stage** (`answer.json`): a linear pre-ranking of one- and two-sentence quote units
   over the retrieval features, a linear re-scoring of the best {depth} units with the reader's
   relevance and phrase scores, and a logistic **answerability judge** with its threshold.{probe_line}

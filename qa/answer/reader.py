@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
-from . import int8
+from ..index import int8
 
 READER_DIR = Path(__file__).parents[1] / "models" / "reader"  # qa/models/reader
 MAX_PHRASE_TOKENS = 30
@@ -68,7 +68,7 @@ class Reader:
         self._tok.no_padding()
         self._tok.enable_truncation(self.max_length, strategy="only_second")
         # Where ONNX Runtime's int8 kernel would not sum exactly, the same weights in unsigned
-        # bytes (qa/answer/int8.py): the logits the threshold was chosen on, on every CPU.
+        # bytes (qa/index/int8.py): the logits the threshold was chosen on, on every CPU.
         self.exact_int8 = int8.use_exact_weights()
         prepare = int8.exact_model if self.exact_int8 else None
         self._session = onnx_session(model_file, threads, ReaderError, prepare)

@@ -244,11 +244,25 @@ def onnx_session(
         raise error(f"{model_file}: cannot load ({first_line(exc)})") from None
 
 
+def exact_int8_here() -> bool:
+    """Whether int8 models run on their shifted, exact weights on this CPU (:mod:`qa.index.int8`)."""
+    from .int8 import use_exact_weights
+
+    return use_exact_weights()
+
+
+def _exact_encoder(model_file: Path) -> Path | bytes:
+    from .int8 import exact_model
+
+    return exact_model(model_file, kind="encoder")
+
+
 class OnnxEmbedder:
     """The exported model on ONNX Runtime: same vectors as torch (cosine ≥ 0.9999).
 
     ``threads``: ONNX Runtime intra-op threads (0: one per core).  ``int8``: use the
-    quantised copy (bulk encoding at build time only; its vectors are approximate).
+    quantised copy (bulk encoding at build time only; its vectors are approximate, but the
+    same on every CPU: :mod:`qa.index.int8`).
     """
 
     def __init__(self, folder: Path, threads: int = 0, int8: bool = False) -> None:
@@ -276,7 +290,8 @@ class OnnxEmbedder:
         # sentence-transformers pads to the longest text and truncates at max_seq_length.
         self._tokenizer.enable_truncation(self.max_length)
         self._tokenizer.enable_padding(pad_id=int(meta.get("pad_id", 0)), pad_token=str(meta.get("pad_token", "[PAD]")))
-        self._session = onnx_session(model_file, threads, ModelError)
+        self.exact_int8 = int8 and exact_int8_here()
+        self._session = onnx_session(model_file, threads, ModelError, _exact_encoder if self.exact_int8 else None)
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def _run(self, texts: list[str]) -> np.ndarray:
@@ -488,11 +503,12 @@ def _quantize(fp32: Path, out_dir: Path, reference: np.ndarray) -> dict:
     finally:
         if tmp.exists():
             tmp.unlink()
-    # Its own check (approximate by design): recorded, not enforced.
-    import onnxruntime as ort
+    # Its own check (approximate by design): recorded, not enforced; with the weights it
+    # will run on here.
     from tokenizers import Tokenizer
 
-    session = ort.InferenceSession(str(out_dir / ONNX_INT8_FILE), providers=["CPUExecutionProvider"])
+    exact = exact_int8_here()
+    session = onnx_session(out_dir / ONNX_INT8_FILE, 0, ModelError, _exact_encoder if exact else None)
     tok = Tokenizer.from_file(str(out_dir / TOKENIZER_FILE))
     tok.enable_truncation(256)
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -511,6 +527,7 @@ def _quantize(fp32: Path, out_dir: Path, reference: np.ndarray) -> dict:
         "file": ONNX_INT8_FILE,
         "quantization": "dynamic int8, per-channel weights (MatMul, Gemm)",
         "min_cosine_to_torch": round(cosine, 5),
+        "checked_with": "unsigned weights (exact)" if exact else "signed weights",
         "sha256": _sha256(out_dir / ONNX_INT8_FILE),
     }
 

@@ -1,19 +1,22 @@
-"""The reader's int8 arithmetic, the same on every CPU.
+"""int8 arithmetic that is the same on every CPU: the reader's, and the ``onnx-int8`` encoder's.
 
-ONNX Runtime multiplies the reader's int8 weights (``train/reader.py``: dynamic
+ONNX Runtime multiplies an int8 model's weights (the reader, ``train/reader.py``; the
+bulk encoder of ``index --backend onnx-int8``, ``qa/index/embedding.py``: dynamic
 quantisation, signed weights) with unsigned 8-bit activations.  On x86 CPUs with a VNNI
 dot-product instruction (Intel Ice Lake / Sapphire Rapids and later servers, Alder Lake
 and later desktops, AMD Zen 4) the products are summed exactly.  On x86 CPUs without one
 (AVX2 only: AMD Zen 2 and 3, older Intel) its kernel adds pairs of products in 16 bits,
 which saturate: there the reader's logits moved by up to ~0.4 and the threshold chosen on
 exact arithmetic no longer held (on an AMD EPYC the seeds' calibration sets gave coverage
-0.935 and abstention 0.708 instead of 0.957 and 0.750; ONNX Runtime issue 6004).
+0.935 and abstention 0.708 instead of 0.957 and 0.750; ONNX Runtime issue 6004), and the
+encoder's vectors fell to cosine 0.960 of the float model's on the export's probes (0.984
+exact).
 
 The same weights shifted into unsigned bytes (``w + 128`` with zero point ``zp + 128``:
 the same numbers) take ONNX Runtime's unsigned-by-unsigned kernel, which is exact on
 every CPU — at 10–16 ms more a question on a 2-core AMD EPYC (README).  ``QA_READER_INT8``
-chooses: ``auto`` (default: the shifted weights where the CPU lacks VNNI), ``exact``
-(always) or ``native`` (never: the fastest, approximate without VNNI).
+chooses for both models: ``auto`` (default: the shifted weights where the CPU lacks VNNI),
+``exact`` (always) or ``native`` (never: the fastest, approximate without VNNI).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ CHOICES = ("auto", "exact", "native")
 EXACT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 # Part of a cached file's name: a change to :func:`shifted` must not reuse older files.
 SHIFT_VERSION = 1
-# Exact readers kept in the cache (the last used), for side-by-side installs of other models.
+# Exact models of a kind kept in the cache (the last used), for side-by-side installs and indexes.
 KEPT_MODELS = 3
 
 
@@ -63,18 +66,18 @@ def cpu_sums_exactly(cpuinfo: str | None = None, machine: str | None = None) -> 
 
 
 def use_exact_weights() -> bool:
-    """Whether the reader should run on the shifted (unsigned) weights here."""
+    """Whether an int8 model should run on the shifted (unsigned) weights here."""
     c = choice()
     return c == "exact" or (c == "auto" and not cpu_sums_exactly())
 
 
-def exact_model(model_file: Path) -> Path | bytes:
-    """The reader with its integer-matmul weights shifted to unsigned bytes: a cached file
-    (made once per model, beside the user's other caches) or, where no cache can be
-    written, the model's bytes."""
+def exact_model(model_file: Path, kind: str = "reader") -> Path | bytes:
+    """The model with its integer-matmul weights shifted to unsigned bytes: a cached file
+    (made once per model, beside the user's other caches, named by ``kind``) or, where no
+    cache can be written, the model's bytes."""
     model_file = Path(model_file)
     digest = hashlib.sha1(model_file.read_bytes()).hexdigest()[:16]
-    cached = cache_dir() / f"reader-exact-v{SHIFT_VERSION}-{digest}.onnx"
+    cached = cache_dir() / f"{kind}-exact-v{SHIFT_VERSION}-{digest}.onnx"
     if cached.is_file():
         try:
             os.utime(cached)  # its time says when it was last used (what pruning keeps)
@@ -89,18 +92,18 @@ def exact_model(model_file: Path) -> Path | bytes:
         os.replace(tmp, cached)  # atomic: a concurrent reader sees the old state or the whole file
     except OSError:
         return data
-    prune(cached.parent, keep=cached)
+    prune(cached.parent, keep=cached, kind=kind)
     return cached
 
 
-def prune(folder: Path, keep: Path, most: int = KEPT_MODELS) -> list[Path]:
-    """Remove cached exact readers that cannot or will probably not be used again: those of
-    an older :data:`SHIFT_VERSION`, and beyond the ``most`` last used of this version
-    (a new model, from ``make train`` or an upgrade, leaves ~19 MB behind each time).
-    Returns the files removed; one that cannot be removed stays."""
-    current = f"reader-exact-v{SHIFT_VERSION}-"
+def prune(folder: Path, keep: Path, kind: str = "reader", most: int = KEPT_MODELS) -> list[Path]:
+    """Remove cached exact models of ``kind`` that cannot or will probably not be used again:
+    those of an older :data:`SHIFT_VERSION`, and beyond the ``most`` last used of this
+    version (a new model, from ``make train``, an upgrade or a new index's export, leaves
+    ~19–23 MB behind each time).  Returns the files removed; one that cannot be removed stays."""
+    current = f"{kind}-exact-v{SHIFT_VERSION}-"
     mine, removed = [], []
-    for f in folder.glob("reader-exact-*.onnx"):
+    for f in folder.glob(f"{kind}-exact-*.onnx"):
         if f == keep:
             continue
         if f.name.startswith(current):
