@@ -26,11 +26,13 @@ import re
 import time
 import warnings
 from pathlib import Path
+from functools import partial
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import ModelError, first_line
+from .int8 import exact_model, use_exact_weights
 from ..settings import BUNDLED_MODEL
 
 # Files written by export_onnx into a folder (the index folder); names are fixed here.
@@ -244,17 +246,8 @@ def onnx_session(
         raise error(f"{model_file}: cannot load ({first_line(exc)})") from None
 
 
-def exact_int8_here() -> bool:
-    """Whether int8 models run on their shifted, exact weights on this CPU (:mod:`qa.index.int8`)."""
-    from .int8 import use_exact_weights
-
-    return use_exact_weights()
-
-
-def _exact_encoder(model_file: Path) -> Path | bytes:
-    from .int8 import exact_model
-
-    return exact_model(model_file, kind="encoder")
+# The int8 encoder's weights shifted so that their sums are exact (qa/index/int8.py).
+EXACT_ENCODER = partial(exact_model, kind="encoder")
 
 
 class OnnxEmbedder:
@@ -290,8 +283,8 @@ class OnnxEmbedder:
         # sentence-transformers pads to the longest text and truncates at max_seq_length.
         self._tokenizer.enable_truncation(self.max_length)
         self._tokenizer.enable_padding(pad_id=int(meta.get("pad_id", 0)), pad_token=str(meta.get("pad_token", "[PAD]")))
-        self.exact_int8 = int8 and exact_int8_here()
-        self._session = onnx_session(model_file, threads, ModelError, _exact_encoder if self.exact_int8 else None)
+        self.exact_int8 = int8 and use_exact_weights()
+        self._session = onnx_session(model_file, threads, ModelError, EXACT_ENCODER if self.exact_int8 else None)
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def _run(self, texts: list[str]) -> np.ndarray:
@@ -507,8 +500,8 @@ def _quantize(fp32: Path, out_dir: Path, reference: np.ndarray) -> dict:
     # will run on here.
     from tokenizers import Tokenizer
 
-    exact = exact_int8_here()
-    session = onnx_session(out_dir / ONNX_INT8_FILE, 0, ModelError, _exact_encoder if exact else None)
+    exact = use_exact_weights()
+    session = onnx_session(out_dir / ONNX_INT8_FILE, 0, ModelError, EXACT_ENCODER if exact else None)
     tok = Tokenizer.from_file(str(out_dir / TOKENIZER_FILE))
     tok.enable_truncation(256)
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
