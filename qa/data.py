@@ -93,6 +93,8 @@ class Answer:
     tentative: bool = False
     # the question as searched when misspelt words were corrected (qa/answer/spelling.py)
     searched_as: str | None = None
+    # declined or tentative: names in the question that the collection never mentions
+    unmentioned: tuple[str, ...] = ()
 
     def to_prediction(self, qid: str = "") -> dict:
         """The prediction object of eval/FORMAT.md, plus titles and citations."""
@@ -100,6 +102,7 @@ class Answer:
         out.update(
             question=self.question,
             **({"searched_as": self.searched_as} if self.searched_as else {}),
+            **({"unmentioned": list(self.unmentioned)} if self.unmentioned else {}),
             answered=self.answered,
             **(
                 {"confidence": round(self.confidence, 4), "tentative": self.tentative}

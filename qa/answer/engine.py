@@ -18,6 +18,7 @@ from ..index import Index
 from .retrieval import Retriever, Signals, top_indices
 from .reader import Reader, shipped_reader
 from .phrasing import asked
+from .mentions import unmentioned
 from .spelling import Speller
 from .scoring import (
     ANSWERABILITY_FEATURES,
@@ -152,6 +153,11 @@ class Engine:
         if self.settings.min_confidence is not None:
             threshold = self.settings.min_confidence
         answered = bool(quotes) and (confidence is None or confidence >= threshold)
+        tentative = answered and confidence is not None and sure is not None and confidence < max(sure, threshold)
+        # Why the articles may not answer: names in the question they never mention. Said,
+        # not decided on: the judge already declines nearly all such questions, and as a rule
+        # it would also decline answerable ones that spell a name otherwise (mentions.py).
+        missing = tuple(self.unmentioned(text)) if confidence is not None and (tentative or not answered) else ()
         return Answer(
             question=question,
             answered=answered,
@@ -159,8 +165,9 @@ class Engine:
             message="" if answered else NO_ANSWER,
             latency_ms=(time.perf_counter() - started) * 1000,
             confidence=confidence,
-            tentative=answered and confidence is not None and sure is not None and confidence < max(sure, threshold),
+            tentative=tentative,
             searched_as=searched,
+            unmentioned=missing,
         )
 
     # ------------------------------------------------------------ helpers
@@ -179,6 +186,11 @@ class Engine:
         with spelling correction off)."""
         corrected = self.speller.correct(question) if self.settings.spelling else question
         return corrected if corrected != question else None
+
+    def unmentioned(self, question: str) -> list[str]:
+        """The names ``question`` asks about that the collection never mentions
+        (:func:`qa.answer.mentions.unmentioned`)."""
+        return unmentioned(question, self.speller.mentioned)
 
     @cached_property
     def speller(self) -> Speller:

@@ -45,11 +45,12 @@ changed — the quotes stay verbatim.  The answer shows what was searched for.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import string
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -58,6 +59,7 @@ import numpy as np
 from .reader import READER_DIR
 
 MIN_LETTERS = 5
+MAX_ENDING = 3  # letters in which a mentioned form may differ at its end (Speller.mentioned)
 MIN_SENTENCES = 2
 SAMPLE = 20  # sentences read to see how the collection spells a stem
 _ENDINGS = ("s", "es", "ed", "d", "er", "ers", "ing", "ings", "ly", "ment", "ments", "ness", "ion", "ions", "al")
@@ -216,6 +218,26 @@ class Speller:
 
     def _used(self, word: str) -> bool:
         return self.stemmer.stemWord(word) in self.vocab
+
+    def mentioned(self, word: str) -> bool:
+        """Whether the collection uses ``word`` (lower case) or a form of it that differs
+        only in an ending of up to :data:`MAX_ENDING` letters ("venezuelans" where the
+        articles write "Venezuela", "malaysia" where they write "Malaysian"), both stems
+        at least :data:`MIN_LETTERS` long."""
+        stem = self.stemmer.stemWord(word)
+        if stem in self.vocab:
+            return True
+        if len(stem) < MIN_LETTERS:
+            return False
+        if any(stem[:n] in self.vocab for n in range(max(MIN_LETTERS, len(stem) - MAX_ENDING), len(stem))):
+            return True
+        stems = self._sorted_stems
+        i = bisect.bisect_right(stems, stem)  # the stems that start with ``stem`` follow it
+        return i < len(stems) and stems[i].startswith(stem) and len(stems[i]) - len(stem) <= MAX_ENDING
+
+    @cached_property
+    def _sorted_stems(self) -> list[str]:
+        return sorted(self.vocab)
 
     def fix(self, word: str) -> str | None:
         """The spelling to search for instead of ``word`` (any case), or None to keep it."""

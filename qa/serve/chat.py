@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 from ..answer.conversation import resolve
 from ..data import Quote
-from .present import Card, READER_EMPTY, export_html, render_card, render_reader, searched_note
+from .present import Card, READER_EMPTY, export_html, render_card, render_reader, searched_note, unmentioned_note
 
 log = logging.getLogger("qa.serve.web")
 
@@ -89,6 +89,8 @@ def ask_turn(
     notes = [reading.note] if reading.note else []
     if answer.searched_as:
         notes.append(searched_note(answer.searched_as))
+    if answer.unmentioned:
+        notes.append(unmentioned_note(answer.unmentioned))
     return {
         "question": text,
         "asked": reading.asked,

@@ -248,15 +248,19 @@ def cmd_index(args) -> int:
 
 def render(answer, width: int = 100) -> str:
     """An answer as text: quotes with [n] markers, then the sources they cite."""
-    from .present import TENTATIVE, TENTATIVE_WHY, citation_words, searched_note
+    from .present import TENTATIVE, TENTATIVE_WHY, citation_words, searched_note, unmentioned_note
 
     lines = [searched_note(answer.searched_as) + "."] if answer.searched_as else []
     if not answer.answered:
         lines.append(answer.message.split(". ")[0] + ".")
+        if answer.unmentioned:
+            lines.append(unmentioned_note(answer.unmentioned) + ".")
         if answer.quotes:
             lines.append("You may look at:")
     elif answer.tentative:
         lines.append(f"{TENTATIVE} ({TENTATIVE_WHY}):")
+        if answer.unmentioned:
+            lines.append(unmentioned_note(answer.unmentioned) + ".")
         if answer.quotes and answer.quotes[0].phrase_text:
             lines.append(f"Perhaps: {' '.join(answer.quotes[0].phrase_text.split())}  (in quote [1])")
     elif answer.quotes and answer.quotes[0].phrase_text:

@@ -187,6 +187,11 @@ TENTATIVE = "Perhaps from the articles"
 TENTATIVE_WHY = "the closest match, but it may not answer exactly this question"
 
 
+def unmentioned_note(names) -> str:
+    """The line that says which names of the question the articles never mention."""
+    return "The articles never mention " + " or ".join(f"“{n}”" for n in names)
+
+
 def searched_note(searched_as: str) -> str:
     """The line that says a misspelt question was searched as the collection spells it."""
     return f"Searched for “{searched_as}” (spelling as in the articles)"

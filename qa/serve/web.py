@@ -131,7 +131,7 @@ def render_reply(answer: Answer, turn: int | None = None) -> str:
     """The chat reply: a lead line, each quote with its ``[n]`` marker, then Sources.
 
     With ``turn`` the markers and source entries link to the sources panel's anchors."""
-    from .present import TENTATIVE, TENTATIVE_WHY, searched_note
+    from .present import TENTATIVE, TENTATIVE_WHY, searched_note, unmentioned_note
 
     if answer.answered and answer.tentative:
         lines = [f"**{TENTATIVE}** ({TENTATIVE_WHY}):"]
@@ -143,6 +143,8 @@ def render_reply(answer: Answer, turn: int | None = None) -> str:
         return f"**{NO_ANSWER_LEAD}** No passage comes close to this question."
     if answer.searched_as:
         lines.append(f"_{escape_markdown(searched_note(answer.searched_as))}_")
+    if answer.unmentioned:
+        lines.append(f"_{escape_markdown(unmentioned_note(answer.unmentioned))}._")
     for n, q in enumerate(answer.quotes, 1):
         lines.append(f"{_marker(n, turn)} “{_quote_markdown(q, mark_phrase=answer.answered and n == 1)}”")
     lines.append("**Sources**")
