@@ -305,6 +305,9 @@ def test_out_of_scope_question_says_so_and_folds_the_closest_passages(seed_app, 
     top_in_view(page, reply)
     chat_quotes(reply, SEEDS)
     page.screenshot(path=str(ARTIFACTS / "out-of-scope.png"))
+    # A name the articles never write is said, under the lead.
+    named = ask(page, "Who painted the Mona Lisa?", 1).inner_text()
+    assert named.startswith("The articles don't say.") and "The articles never mention “Mona Lisa”" in named
 
 
 def test_empty_question_gets_a_message(seed_app, open_page):

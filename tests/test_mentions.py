@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from qa.answer.mentions import question_names, unmentioned
+from qa.answer.spelling import Speller
 from qa.serve.chat import ask_turn, card
 from qa.serve.cli import render
 
@@ -40,6 +42,13 @@ def test_the_speller_knows_the_collections_words_and_their_endings(fake_engine):
     assert speller.mentioned("bukele") and speller.mentioned("venezuela")
     assert speller.mentioned("venezuelans")  # the articles write "Venezuela"
     assert not speller.mentioned("lisa") and not speller.mentioned("fahrenheit")
+
+
+def test_a_name_typed_without_its_accents_is_mentioned(fake_engine):
+    stemmer = fake_engine.speller.stemmer
+    speller = Speller({"wöhler": 0, "ramón": 1}, np.array([1, 1]), stemmer, frozenset())
+    assert speller.mentioned("wohler") and speller.mentioned("ramon") and speller.mentioned("wöhler")
+    assert not speller.mentioned("france")
 
 
 def test_a_declined_question_says_which_names_the_articles_never_mention(fake_engine):

@@ -6,15 +6,16 @@ a reason they can check, where "the articles don't say" alone leaves them guessi
 the search missed.  It is said, not decided on: the judge already declines nearly every
 question about something the collection never names (all 170 such questions among 300
 of other Wikipedia articles asked of the seeds), and as a rule it would also decline answerable
-questions that spell a name otherwise than the articles do ("Wohler" for "Wöhler",
-"Othacoustic" for "Orthacoustic": 30 of 9,895 SQuAD questions asked of their own articles)
-for one more far-off question of 118 declined (``python benchmarks/mentions.py``).
+questions that spell a name otherwise than the articles do ("Othacoustic" for
+"Orthacoustic", "Geimsa" for "Giemsa": 22 of 9,895 SQuAD questions asked of their own
+articles) for one more far-off question of 118 declined (``python benchmarks/mentions.py``).
 
 A *name* is a run of capitalised words ("Mona Lisa", "Supreme Court", "Panama Canal") that
 does not start a sentence of the question (its first word is capitalised anyway).  It is
 *not mentioned* when none of its words is used by the collection: its BM25 stem is not in
 the sentence vocabulary, nor is a form of it that differs only in an ending of up to three
-letters ("Venezuelans" is mentioned by articles that write "Venezuela"); so "Supreme Court"
+letters ("Venezuelans" is mentioned by articles that write "Venezuela"), accents aside
+("Wohler" is mentioned by "Wöhler"); so "Supreme Court"
 is mentioned by articles that say "court", and a name typed with a typo is checked after the
 speller has corrected it.  Left alone, because capitals tell nothing there: acronyms ("US"
 for "United States", "UN"), words with inner capitals, questions typed in Title Case ("Who Is

@@ -49,6 +49,7 @@ import bisect
 import json
 import re
 import string
+import unicodedata
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -162,6 +163,13 @@ def edits(word: str) -> set[str]:
     ) - {word}
 
 
+def _folded(text: str) -> str:
+    """``text`` without its accents ("wöhler" → "wohler")."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 class Speller:
     """Corrects a question's unknown words to spellings the collection uses."""
 
@@ -225,7 +233,7 @@ class Speller:
         articles write "Venezuela", "malaysia" where they write "Malaysian"), both stems
         at least :data:`MIN_LETTERS` long."""
         stem = self.stemmer.stemWord(word)
-        if stem in self.vocab:
+        if stem in self.vocab or _folded(stem) in self._folded_stems:  # "Wohler" for "Wöhler"
             return True
         if len(stem) < MIN_LETTERS:
             return False
@@ -238,6 +246,10 @@ class Speller:
     @cached_property
     def _sorted_stems(self) -> list[str]:
         return sorted(self.vocab)
+
+    @cached_property
+    def _folded_stems(self) -> frozenset[str]:
+        return frozenset(_folded(stem) for stem in self.vocab if not stem.isascii())
 
     def fix(self, word: str) -> str | None:
         """The spelling to search for instead of ``word`` (any case), or None to keep it."""
