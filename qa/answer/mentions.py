@@ -31,10 +31,9 @@ from .conversation import STOPWORDS
 
 # A word of letters with an optional possessive ("France's"); digits split words.
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-# Between two words of one name: spaces, or a hyphen ("U.S.-El Salvador" is two names).
+# Between two words of one name: spaces only ("Anheuser-Busch" is two names, each checked).
 _JOINED = re.compile(r"\s+")
-# A capitalised word: one capital, then at least two lower-case letters.
-MIN_LETTERS = 3
+MIN_LETTERS = 3  # a capitalised word: one capital, then at least two lower-case letters
 # Lower-case words that may sit inside a name ("Bank of America", "Ramón y Cajal").
 CONNECTORS = frozenset({"of", "de", "del", "la", "le", "da", "di", "du", "van", "von", "al", "y", "the"})
 _PART = re.compile(r"[^\W_]{2,}")

@@ -52,6 +52,7 @@ import string
 import unicodedata
 from decimal import Decimal
 from functools import cached_property, lru_cache
+from itertools import islice, takewhile
 from pathlib import Path
 from typing import Callable
 
@@ -241,7 +242,8 @@ class Speller:
             return True
         stems = self._sorted_stems
         i = bisect.bisect_right(stems, stem)  # the stems that start with ``stem`` follow it
-        return i < len(stems) and stems[i].startswith(stem) and len(stems[i]) - len(stem) <= MAX_ENDING
+        longer = takewhile(lambda s: s.startswith(stem), islice(stems, i, i + 64))
+        return any(len(s) - len(stem) <= MAX_ENDING for s in longer)
 
     @cached_property
     def _sorted_stems(self) -> list[str]:
