@@ -235,7 +235,14 @@ def top_in_view(page, reply) -> None:
 
 
 def axe_findings(page) -> list[dict]:
-    """axe-core's serious and critical WCAG 2.1 A/AA findings on the page as it is."""
+    """axe-core's serious and critical WCAG 2.1 A/AA findings on the page once it has settled:
+    no component still pending and no fade still running (seen in a clean-clone run: the
+    export links measured at 66 % opacity, half way through Gradio's fade-in after an answer)."""
+    page.wait_for_function(
+        """() => !document.querySelector('.pending') && document.getAnimations().every(
+               a => a.playState !== 'running' || !a.effect || a.effect.getComputedTiming().iterations === Infinity)""",
+        timeout=ANSWER_TIMEOUT,
+    )
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
         """async () => { const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
