@@ -58,6 +58,13 @@ def weight_differences(shipped: dict, refit: dict) -> dict:
     return out
 
 
+def provenance(file: Path, record: dict) -> dict:
+    """Where an answer stage is and how it was made (its record's training date, minutes, command)."""
+    training = record.get("training", {})
+    where = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
+    return {"file": str(where), **{k: training[k] for k in ("date", "minutes", "command") if k in training}}
+
+
 def first_quote(prediction: dict) -> tuple | None:
     quotes = prediction["quotes"]
     return (quotes[0]["doc_id"], quotes[0]["start"], quotes[0]["end"]) if quotes else None
@@ -111,16 +118,11 @@ def main() -> int:
 
     result = {
         "machine": machine(),
-        "shipped": {"file": str(READER_SCORER_FILE.relative_to(ROOT)), **shipped_record.get("training", {})},
-        "refit": {
-            "file": str(refit.relative_to(ROOT) if refit.is_relative_to(ROOT) else refit),
-            **refit_record.get("training", {}),
-        },
+        "shipped": provenance(READER_SCORER_FILE, shipped_record),
+        "refit": provenance(refit, refit_record),
         "fitted_numbers": weight_differences(shipped_record, refit_record),
         "answers": sets,
     }
-    for key in ("shipped", "refit"):  # the dates and machines are what matter here, not every curve
-        result[key] = {k: result[key][k] for k in ("file", "date", "minutes", "command") if k in result[key]}
     print(json.dumps(result["fitted_numbers"], indent=1))
     for name, row in sets.items():
         changes = {k: v for k, v in row.items() if k != "figures"}
